@@ -1,0 +1,135 @@
+"""``python -m neural_audio``: one command line over the same inference functions as the app."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Callable
+
+from . import __version__
+
+log = logging.getLogger("neural_audio")
+
+TRAIN_TARGETS = {"kws": "kws-cnn", "ctc": "ctc-rnn", "tagger": "tagger-cnn", "gan": "gan-digits", "vae": "vae-mel"}
+
+
+def _emit(results: list[dict], as_json: bool, line: Callable[[dict], str]) -> int:
+    """Print one result per input; failed inputs carry an "error" key. Exit code 1 if any failed."""
+    if as_json:
+        print(json.dumps(results, indent=2))
+    for r in results:
+        if "error" in r:
+            print(f"{r['file']}: error: {r['error']}", file=sys.stderr)
+        elif not as_json:
+            print(line(r))
+    return 1 if any("error" in r for r in results) else 0
+
+
+def _per_file(files: list[str], fn: Callable[[str], dict]) -> list[dict]:
+    from .audio import AudioError
+
+    results = []
+    for path in files:
+        try:
+            results.append({"file": path, **fn(path)})
+        except AudioError as exc:
+            results.append({"file": path, "error": str(exc)})
+    return results
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .inference import describe
+
+    results = _per_file(args.files, lambda p: describe(p).to_dict())
+    return _emit(results, args.json, lambda r: (
+        f"{r['file']}: {r['duration']:.2f} s, peak {r['peak_dbfs']:.1f} dBFS, rms {r['rms_dbfs']:.1f} dBFS"
+        + (" (silent)" if r["silent"] else "")))
+
+
+def _needs_model(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from .hub import model_class
+
+        model_class(name)  # raises ModelNotAvailable with the reason
+        raise NotImplementedError(name)
+
+    return run
+
+
+def cmd_hub_push(args: argparse.Namespace) -> int:
+    from .hub import push
+
+    print(push(args.name, args.repo, args.revision))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m neural_audio", description=__doc__.split(":")[1].strip())
+    parser.add_argument("--version", action="version", version=f"neural_audio {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def files_command(name: str, help: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3; more with ffmpeg)")
+        p.add_argument("--json", action="store_true", help="print a JSON list, one object per file")
+        p.set_defaults(func=func)
+        return p
+
+    files_command("inspect", "length and level of audio files, as the models see them", cmd_inspect)
+    files_command("recognize", "spoken keywords (CNN), with a timeline for clips over 1 s", _needs_model("kws-cnn"))
+    files_command("transcribe", "transcript with word times (RNN + CTC)", _needs_model("ctc-rnn"))
+    files_command("tag", "sound tags and events over time (CNN tagger)", _needs_model("tagger-cnn"))
+    p = files_command("reconstruct", "VAE reconstruction of a file", _needs_model("vae-mel"))
+    p.add_argument("--out", help="output WAV (one file) or folder")
+
+    p = sub.add_parser("generate", help="spoken digits from the GAN")
+    p.add_argument("--label", default="random", help="zero..nine or random")
+    p.add_argument("--n", type=int, default=1, help="number of clips")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="generated", help="output folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_needs_model("gan-digits"))
+
+    p = sub.add_parser("interpolate", help="VAE latent interpolation between two files")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--out", default="interpolation", help="output folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_needs_model("vae-mel"))
+
+    for verb in ("train", "evaluate"):
+        p = sub.add_parser(verb, help=f"{verb} a model family on a dataset folder")
+        p.add_argument("target", choices=sorted(TRAIN_TARGETS))
+        p.add_argument("--data", help="dataset folder (see `data`)")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=lambda a: _needs_model(TRAIN_TARGETS[a.target])(a))
+
+    from .data.cli import configure
+
+    p = sub.add_parser("data", help="build a training dataset offline from TTS voices and soundfonts")
+    configure(p.add_subparsers(dest="dataset", metavar="DATASET", required=True))
+
+    p = sub.add_parser("hub", help="share checkpoints on the Hugging Face Hub")
+    hub_sub = p.add_subparsers(dest="hub_command", required=True)
+    push = hub_sub.add_parser("push", help="upload checkpoints/NAME/ to a Hub repo under NAME/")
+    push.add_argument("name")
+    push.add_argument("--repo", required=True, help="Hub repo id, e.g. user/neural-audio")
+    push.add_argument("--revision", default=None)
+    push.set_defaults(func=cmd_hub_push)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from .hub import ModelNotAvailable
+
+    try:
+        return args.func(args)
+    except ModelNotAvailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,115 @@
+"""Checkpoint loading: ``checkpoints/<name>/`` first, else one download from the Hub.
+
+A checkpoint is a folder holding ``model.safetensors``, ``config.json`` (the model's
+constructor arguments, written by ``PyTorchModelHubMixin``) and a ``README.md`` model card.
+Weights are only ever read with safetensors; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from functools import lru_cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+CHECKPOINTS_DIR = Path(os.environ.get("NEURAL_AUDIO_CHECKPOINTS", PACKAGE_ROOT.parent / "checkpoints"))
+# All models live as sub-folders of one Hub repo, pinned to a revision so a release never
+# silently picks up new weights.
+HUB_REPO = os.environ.get("NEURAL_AUDIO_HUB_REPO", "neural-audio/checkpoints")
+HUB_REVISION = os.environ.get("NEURAL_AUDIO_HUB_REVISION", "main")
+CHECKPOINT_FILES = ("config.json", "model.safetensors", "README.md")
+
+# Every model the project plans, by checkpoint folder name.
+MODEL_TITLES: dict[str, str] = {
+    "kws-cnn": "keyword recognizer (CNN)",
+    "ctc-rnn": "connected-speech transcriber (RNN + CTC)",
+    "tagger-cnn": "sound tagger (CNN)",
+    "gan-digits": "spoken-digit generator (GAN)",
+    "vae-mel": "reconstruction and interpolation model (VAE)",
+}
+# name -> "module:Class". A model is listed here once it is trained and shipped.
+MODELS: dict[str, str] = {}
+
+
+class ModelNotAvailable(RuntimeError):
+    """A model that is neither in checkpoints/ nor downloadable; the message says what to do."""
+
+
+def checkpoint_dir(name: str) -> Path:
+    return CHECKPOINTS_DIR / name
+
+
+def is_available_locally(name: str) -> bool:
+    folder = checkpoint_dir(name)
+    return (folder / "model.safetensors").is_file() and (folder / "config.json").is_file()
+
+
+def model_class(name: str) -> type:
+    if name in MODEL_TITLES and name not in MODELS:
+        raise ModelNotAvailable(f"The {MODEL_TITLES[name]} ('{name}') has not been trained yet; it is not "
+                                "shipped in this version of neural_audio.")
+    if name not in MODELS:
+        raise ModelNotAvailable(f"There is no model named '{name}' (planned: {', '.join(MODEL_TITLES)}).")
+    module, cls = MODELS[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def download(name: str, repo_id: str | None = None, revision: str | None = None) -> Path:
+    """Fetch ``<name>/{config.json, model.safetensors, README.md}`` from the Hub into checkpoints/."""
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    repo_id, revision = repo_id or HUB_REPO, revision or HUB_REVISION
+    how = (f"put the folder checkpoints/{name}/ from a neural_audio release in place, "
+           f"or connect to the Hub once (repo {repo_id}, revision {revision})")
+    if constants.is_offline_mode():
+        raise ModelNotAvailable(f"Model '{name}' is not in {checkpoint_dir(name)} and HF_HUB_OFFLINE is set: {how}.")
+    log.warning("Downloading model '%s' from %s@%s (first run only) ...", name, repo_id, revision)
+    for filename in CHECKPOINT_FILES:
+        try:
+            hf_hub_download(repo_id, f"{name}/{filename}", revision=revision, local_dir=CHECKPOINTS_DIR,
+                            endpoint=os.environ.get("HF_ENDPOINT"))
+        # LocalEntryNotFoundError (Hub unreachable) subclasses EntryNotFoundError, so it goes first.
+        except LocalEntryNotFoundError as exc:
+            raise ModelNotAvailable(f"Model '{name}' is not in {checkpoint_dir(name)} and the Hub could not be "
+                                    f"reached: {how}.") from exc
+        except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as exc:
+            raise ModelNotAvailable(f"Model '{name}' has no {filename} in Hub repo {repo_id}@{revision}.") from exc
+        except (HfHubHTTPError, OSError) as exc:
+            raise ModelNotAvailable(f"Model '{name}' could not be downloaded from {repo_id}@{revision} "
+                                    f"({type(exc).__name__}: {exc}).") from exc
+    return checkpoint_dir(name)
+
+
+def load_model(name: str, cls: type | None = None):
+    """Load a shipped model by name in eval mode, downloading it once if it is not on disk."""
+    cls = cls or model_class(name)
+    if not is_available_locally(name):
+        download(name)
+    model = cls.from_pretrained(checkpoint_dir(name))
+    return model.eval()
+
+
+@lru_cache(maxsize=None)
+def cached_model(name: str):
+    """``load_model`` once per process: the app and the CLI share one instance per model."""
+    return load_model(name)
+
+
+def push(name: str, repo_id: str, revision: str | None = None) -> str:
+    """Upload ``checkpoints/<name>/`` to ``repo_id`` under ``<name>/``; returns the commit URL."""
+    from huggingface_hub import HfApi
+
+    folder = checkpoint_dir(name)
+    if not is_available_locally(name):
+        raise ModelNotAvailable(f"Nothing to push: {folder} has no model.safetensors and config.json.")
+    api = HfApi()
+    api.create_repo(repo_id, exist_ok=True)
+    info = api.upload_folder(folder_path=folder, path_in_repo=name, repo_id=repo_id, revision=revision,
+                             allow_patterns=list(CHECKPOINT_FILES), commit_message=f"Upload {name}")
+    return str(info)
