@@ -180,9 +180,9 @@ def _read_ffmpeg(source: Path | bytes, name: str, limit: float, reason: str) -> 
         raise AudioError(f"Decoding {name} with ffmpeg took too long.") from exc
     if proc.returncode != 0 or not proc.stdout:
         lines = proc.stderr.decode(errors="replace").strip().splitlines()
-        detail = lines[-1] if lines else "no audio stream"
-        if "does not contain any stream" in detail or "matches no streams" in detail or not proc.stdout:
-            detail = detail if proc.returncode != 0 else "it holds no audio"
+        detail = lines[-1] if lines else "it holds no audio stream"
+        # ffmpeg prefixes errors with the input path, which may be a server-side temp file.
+        detail = detail.replace(f"{source}: ", "") if isinstance(source, Path) else detail
         raise AudioError(f"{name} is not a readable audio file ({detail}).")
     data = np.frombuffer(proc.stdout, dtype="<f4").reshape(-1, 2)
     if len(data) / rate > limit:

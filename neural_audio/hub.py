@@ -7,7 +7,9 @@ Weights are only ever read with safetensors; nothing is unpickled.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import logging
 import os
 from functools import lru_cache
@@ -39,6 +41,15 @@ class ModelNotAvailable(RuntimeError):
     """A model that is neither in checkpoints/ nor downloadable; the message says what to do."""
 
 
+def availability(name: str) -> str | None:
+    """None when the model can be loaded, else one sentence saying why it cannot."""
+    try:
+        model_class(name)
+    except ModelNotAvailable as exc:
+        return str(exc)
+    return None
+
+
 def checkpoint_dir(name: str) -> Path:
     return CHECKPOINTS_DIR / name
 
@@ -60,7 +71,7 @@ def model_class(name: str) -> type:
 
 def download(name: str, repo_id: str | None = None, revision: str | None = None) -> Path:
     """Fetch ``<name>/{config.json, model.safetensors, README.md}`` from the Hub into checkpoints/."""
-    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import (EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
 
@@ -69,11 +80,21 @@ def download(name: str, repo_id: str | None = None, revision: str | None = None)
            f"or connect to the Hub once (repo {repo_id}, revision {revision})")
     if constants.is_offline_mode():
         raise ModelNotAvailable(f"Model '{name}' is not in {checkpoint_dir(name)} and HF_HUB_OFFLINE is set: {how}.")
+    endpoint = os.environ.get("HF_ENDPOINT")
+    # One request without retries first: hf_hub_download backs off for ~25 s when the Hub is unreachable.
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, f"{name}/{CHECKPOINT_FILES[0]}", revision=revision,
+                                        endpoint=endpoint), timeout=10)
+    except HfHubHTTPError:
+        pass  # the Hub answered; the download below says what is missing
+    except Exception as exc:  # connection refused, DNS, TLS, timeout
+        raise ModelNotAvailable(f"Model '{name}' is not in {checkpoint_dir(name)} and the Hub could not be "
+                                f"reached ({type(exc).__name__}): {how}.") from exc
     log.warning("Downloading model '%s' from %s@%s (first run only) ...", name, repo_id, revision)
     for filename in CHECKPOINT_FILES:
         try:
             hf_hub_download(repo_id, f"{name}/{filename}", revision=revision, local_dir=CHECKPOINTS_DIR,
-                            endpoint=os.environ.get("HF_ENDPOINT"))
+                            endpoint=endpoint)
         # LocalEntryNotFoundError (Hub unreachable) subclasses EntryNotFoundError, so it goes first.
         except LocalEntryNotFoundError as exc:
             raise ModelNotAvailable(f"Model '{name}' is not in {checkpoint_dir(name)} and the Hub could not be "
@@ -91,7 +112,9 @@ def load_model(name: str, cls: type | None = None):
     cls = cls or model_class(name)
     if not is_available_locally(name):
         download(name)
-    model = cls.from_pretrained(checkpoint_dir(name))
+    # The mixin prints a progress line to stdout, which would corrupt the CLI's --json output.
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = cls.from_pretrained(checkpoint_dir(name))
     return model.eval()
 
 

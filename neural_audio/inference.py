@@ -49,3 +49,9 @@ def log_mel(audio: np.ndarray, family: str = "kws") -> np.ndarray:
 
     with torch.no_grad():
         return LogMel(MEL_SPECS[family])(torch.from_numpy(audio)).numpy()
+
+
+def spectrogram(source: Source, family: str = "kws") -> tuple[AudioSummary, np.ndarray]:
+    """Load any supported input -> (summary, log-mel of the family's front end)."""
+    audio = load(source)
+    return summarize(audio), log_mel(audio, family)

@@ -19,10 +19,15 @@ def colorize(values: np.ndarray) -> np.ndarray:
     return np.stack(rgb, axis=-1).round().astype(np.uint8)
 
 
-def spectrogram_image(log_mel: np.ndarray, dynamic_range_db: float = 80.0, scale: int = 3) -> np.ndarray:
-    """Natural-log mel (n_mels, frames) -> RGB image, low frequencies at the bottom."""
+def spectrogram_image(log_mel: np.ndarray, dynamic_range_db: float = 80.0, scale: int = 3,
+                      min_width: int = 600) -> np.ndarray:
+    """Natural-log mel (n_mels, frames) -> RGB image, low frequencies at the bottom.
+
+    Each mel band is ``scale`` pixels tall; short clips are stretched to at least ``min_width`` pixels.
+    """
     db = log_mel * (10 / np.log(10))  # natural-log power -> dB
     top = float(db.max())
     normalized = (db - (top - dynamic_range_db)) / dynamic_range_db
     image = colorize(normalized[::-1])
-    return np.repeat(image, scale, axis=0) if scale > 1 else image
+    stretch = max(1, -(-min_width // max(1, image.shape[1])))  # ceiling division
+    return image.repeat(scale, axis=0).repeat(stretch, axis=1)

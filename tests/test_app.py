@@ -1,0 +1,134 @@
+"""The demo as users meet it: app.py served on 127.0.0.1, driven by gradio_client and a real browser."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import SR, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = _free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio"))}
+    log = tmp_path_factory.mktemp("log") / "app.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"app.py did not start:\n{log.read_text()}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture
+def clip(tmp_path):
+    path = tmp_path / "tone.wav"
+    sf.write(path, np.concatenate([tone(seconds=1.0), np.zeros(SR // 2, np.float32)]), SR)
+    return path
+
+
+def test_spectrogram_endpoints(client, clip):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    for api, n_mels in (("/speech_spectrogram", 40), ("/tagger_spectrogram", 64)):
+        image, summary = client.predict(handle_file(str(clip)), api_name=api)
+        assert summary == {"duration": 1.5, "peak_dbfs": -6.021, "rms_dbfs": summary["rms_dbfs"], "silent": False}
+        assert Image.open(image).size[1] == 3 * n_mels  # three pixel rows per mel band
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "empty"), (b"definitely not audio" * 10, "not a readable audio file"),
+])
+def test_bad_uploads_become_clear_errors(client, tmp_path, content, message):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    bad = tmp_path / "upload.wav"
+    bad.write_bytes(content)
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(bad)), api_name="/speech_spectrogram")
+
+
+def test_too_long_upload_is_refused(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    from neural_audio.audio import MAX_SECONDS
+
+    long = tmp_path / "long.flac"
+    sf.write(long, np.zeros(int((MAX_SECONDS + 5) * 8000), np.int16), 8000)
+    with pytest.raises(AppError, match="the limit is"):
+        client.predict(handle_file(str(long)), api_name="/speech_spectrogram")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_in_a_real_browser(app_url, clip, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(app_url)
+            for tab in ("Recognize speech", "Tag sounds", "Generate (GAN)", "Reconstruct & interpolate (VAE)"):
+                expect(page.get_by_role("tab", name=tab)).to_be_visible(timeout=30_000)
+            # Untrained models are announced, never faked.
+            expect(page.get_by_text("has not been trained yet").first).to_be_visible()
+            page.locator("input[type=file]").first.set_input_files(str(clip))
+            page.get_by_role("button", name="Analyze").first.click()
+            expect(page.locator("img[src*='image']").first).to_be_visible(timeout=30_000)
+            expect(page.get_by_text('"duration": 1.5').first).to_be_visible()
+            page.screenshot(path=str(tmp_path / "recognize.png"))
+            # A bad upload shows the loader's message as an error toast.
+            bad = tmp_path / "bad.wav"
+            bad.write_text("not audio at all")
+            page.get_by_role("button", name="Clear").first.click()
+            page.locator("input[type=file]").first.set_input_files(str(bad))
+            page.get_by_role("button", name="Analyze").first.click()
+            expect(page.get_by_text("not a readable audio file").first).to_be_visible(timeout=30_000)
+            page.get_by_role("tab", name="Generate (GAN)").click()
+            expect(page.get_by_text("spoken-digit generator (GAN) ('gan-digits') has not been trained yet")).to_be_visible()
+        finally:
+            browser.close()

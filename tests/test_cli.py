@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from conftest import SR, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "neural_audio", *args], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=ROOT)
+
+
+def test_help_lists_every_subcommand():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for command in ("inspect", "recognize", "transcribe", "tag", "generate", "reconstruct", "interpolate",
+                    "train", "evaluate", "data", "hub"):
+        assert f"    {command}" in out.stdout
+
+
+def test_import_is_light():
+    code = ("import sys, neural_audio, neural_audio.cli; neural_audio.cli.build_parser();"
+            "print(sorted(m for m in ('torch', 'gradio', 'librosa', 'huggingface_hub') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_inspect_json_shape(tmp_path):
+    good = tmp_path / "tone.wav"
+    sf.write(good, np.concatenate([tone(seconds=1.5), np.zeros(SR // 2, np.float32)]), SR)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    out = run_cli("inspect", str(good), str(silent), str(bad), "--json")
+    assert out.returncode == 1  # one input failed
+    results = json.loads(out.stdout)
+    assert [r["file"] for r in results] == [str(good), str(silent), str(bad)]
+    assert set(results[0]) == {"file", "duration", "peak_dbfs", "rms_dbfs", "silent"}
+    assert results[0]["duration"] == 2.0 and abs(results[0]["peak_dbfs"] - (-6.02)) < 0.05
+    assert results[0]["silent"] is False and results[1]["silent"] is True
+    assert set(results[2]) == {"file", "error"} and "not a readable audio file" in results[2]["error"]
+    assert "Traceback" not in out.stderr
+
+
+def test_untrained_model_commands_say_so(tmp_path):
+    wav = tmp_path / "a.wav"
+    sf.write(wav, tone(), SR)
+    for args in (["recognize", str(wav), "--json"], ["generate", "--label", "seven"], ["train", "vae"]):
+        out = run_cli(*args)
+        assert out.returncode == 2
+        assert "has not been trained yet" in out.stderr and "Traceback" not in out.stderr
+        assert out.stdout == ""
