@@ -1,0 +1,1 @@
+"""Model families: each module holds one nn.Module (with PyTorchModelHubMixin) and its config."""
