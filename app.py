@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 # One compute thread per request keeps a shared CPU responsive; set before torch loads.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -19,6 +20,7 @@ from neural_audio import hub  # noqa: E402
 from neural_audio.audio import MAX_SECONDS, AudioError  # noqa: E402
 
 MAX_UPLOAD = "50mb"
+EXAMPLES = Path(__file__).resolve().parent / "examples"
 
 INTRO = """# neural_audio
 Small neural networks that recognise and synthesise audio, trained by this project on data it builds
@@ -38,18 +40,40 @@ def user_error(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
 
 
-def spectrogram_view(path: str | None, family: str):
-    """Input audio -> (log-mel picture, summary) or a gr.Error a person can act on."""
-    from neural_audio.inference import spectrogram
-    from neural_audio.plot import spectrogram_image
+def load_input(path: str | None):
+    """The uploaded or recorded file as model-rate audio, or a gr.Error a person can act on."""
+    from neural_audio.audio import load
 
     if not path:
         raise user_error("No audio yet: record or upload a clip first.")
     try:
-        summary, mel = spectrogram(path, family)
+        return load(path)
     except AudioError as exc:
         raise user_error(str(exc)) from None
-    return spectrogram_image(mel), summary.to_dict()
+
+
+def spectrogram_view(path: str | None, family: str):
+    """Input audio -> (log-mel picture, summary)."""
+    from neural_audio.inference import log_mel, summarize
+    from neural_audio.plot import spectrogram_image
+
+    audio = load_input(path)
+    return spectrogram_image(log_mel(audio, family)), summarize(audio).to_dict()
+
+
+def recognize_view(path: str | None):
+    """Keywords: top-5 of the best 1-s window, spectrogram with the keyword timeline, segment table."""
+    from neural_audio.audio import SAMPLE_RATE, is_silent
+    from neural_audio.inference import log_mel, recognize
+    from neural_audio.plot import timeline_image
+
+    audio = load_input(path)
+    if is_silent(audio):
+        raise user_error("The recording is silent: nothing to recognise. Check the microphone and try again.")
+    result = recognize(audio, orig_sr=SAMPLE_RATE)
+    spans = [(s.start, s.end, s.label) for s in result.segments]
+    rows = [[round(s.start, 2), round(s.end, 2), s.label, round(s.score, 3)] for s in result.segments]
+    return dict(result.top), timeline_image(log_mel(audio, "kws"), result.duration, spans), rows
 
 
 def audio_input(label: str) -> gr.Audio:
@@ -71,6 +95,30 @@ def analysis_tab(family: str, models: tuple[str, ...], what: str, api_name: str)
     button.click(lambda p: spectrogram_view(p, family), audio, [image, summary], api_name=api_name)
 
 
+def recognize_tab() -> None:
+    gr.Markdown("Spoken keywords from a CNN over 1-s windows (35 Speech Commands words, plus silence and "
+                "unknown speech). Clips longer than a second are scanned, and each keyword found is marked "
+                "on the spectrogram.")
+    notice = model_notice("kws-cnn", "ctc-rnn")
+    if notice:
+        gr.Markdown(notice)
+    with gr.Row():
+        with gr.Column():
+            audio = audio_input("Speech")
+            button = gr.Button("Recognize", variant="primary")
+            if EXAMPLES.is_dir():
+                gr.Examples(sorted(str(p) for p in EXAMPLES.glob("speech-*.wav")), inputs=audio)
+        with gr.Column():
+            label = gr.Label(num_top_classes=5, label="Keyword (best 1-s window)")
+            timeline = gr.Image(label="Log-mel spectrogram and keywords over time", type="numpy", interactive=False)
+            table = gr.Dataframe(headers=["start (s)", "end (s)", "keyword", "score"], label="Keywords found",
+                                 interactive=False)
+    if hub.availability("kws-cnn") is None:
+        button.click(recognize_view, audio, [label, timeline, table], api_name="recognize")
+    else:
+        button.click(lambda p: spectrogram_view(p, "kws")[0], audio, timeline, api_name="speech_spectrogram")
+
+
 def synthesis_tab(model: str, what: str) -> None:
     gr.Markdown(what)
     gr.Markdown(model_notice(model) or "")
@@ -79,9 +127,7 @@ def synthesis_tab(model: str, what: str) -> None:
 with gr.Blocks(title="neural_audio") as demo:
     gr.Markdown(INTRO.format(limit=MAX_SECONDS))
     with gr.Tab("Recognize speech"):
-        analysis_tab("kws", ("kws-cnn", "ctc-rnn"),
-                     "Spoken keywords from a CNN over 1-s windows, and a transcript with word times from an RNN "
-                     "trained with CTC.", api_name="speech_spectrogram")
+        recognize_tab()
     with gr.Tab("Tag sounds"):
         analysis_tab("tagger", ("tagger-cnn",),
                      "Sound tags with scores and a timeline of sound events from a CNN tagger.",

@@ -12,9 +12,6 @@ from . import __version__
 
 log = logging.getLogger("neural_audio")
 
-TRAIN_TARGETS = {"kws": "kws-cnn", "ctc": "ctc-rnn", "tagger": "tagger-cnn", "gan": "gan-digits", "vae": "vae-mel"}
-
-
 def _emit(results: list[dict], as_json: bool, line: Callable[[dict], str]) -> int:
     """Print one result per input; failed inputs carry an "error" key. Exit code 1 if any failed."""
     if as_json:
@@ -48,6 +45,17 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         + (" (silent)" if r["silent"] else "")))
 
 
+def cmd_recognize(args: argparse.Namespace) -> int:
+    from .inference import recognize
+
+    def line(r: dict) -> str:
+        best = ", ".join(f"{t['label']} {t['score']:.2f}" for t in r["top"][:3])
+        found = " ".join(f"{s['label']}@{s['start']:.2f}-{s['end']:.2f}s" for s in r.get("segments", []))
+        return f"{r['file']}: {best}" + (f" | keywords: {found or 'none'}" if "segments" in r else "")
+
+    return _emit(_per_file(args.files, lambda p: recognize(p, threshold=args.threshold).to_dict()), args.json, line)
+
+
 def _needs_model(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from .hub import model_class
@@ -79,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     files_command("inspect", "length and level of audio files, as the models see them", cmd_inspect)
-    files_command("recognize", "spoken keywords (CNN), with a timeline for clips over 1 s", _needs_model("kws-cnn"))
+    p = files_command("recognize", "spoken keywords (CNN), with a timeline for clips over 1 s", cmd_recognize)
+    p.add_argument("--threshold", type=float, default=0.5, help="minimum score of a keyword segment")
     files_command("transcribe", "transcript with word times (RNN + CTC)", _needs_model("ctc-rnn"))
     files_command("tag", "sound tags and events over time (CNN tagger)", _needs_model("tagger-cnn"))
     p = files_command("reconstruct", "VAE reconstruction of a file", _needs_model("vae-mel"))
@@ -101,12 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_needs_model("vae-mel"))
 
-    for verb in ("train", "evaluate"):
-        p = sub.add_parser(verb, help=f"{verb} a model family on a dataset folder")
-        p.add_argument("target", choices=sorted(TRAIN_TARGETS))
-        p.add_argument("--data", help="dataset folder (see `data`)")
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=lambda a: _needs_model(TRAIN_TARGETS[a.target])(a))
+    from .train.cli import configure as configure_training
+
+    for verb, what in (("train", "train a model on a dataset folder"), ("evaluate", "measure a model on its test split")):
+        p = sub.add_parser(verb, help=what)
+        configure_training(p.add_subparsers(dest="target", metavar="MODEL", required=True), verb)
 
     from .data.cli import configure
 

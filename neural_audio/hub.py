@@ -112,9 +112,14 @@ def load_model(name: str, cls: type | None = None):
     cls = cls or model_class(name)
     if not is_available_locally(name):
         download(name)
-    # The mixin prints a progress line to stdout, which would corrupt the CLI's --json output.
+    return load_folder(cls, checkpoint_dir(name))
+
+
+def load_folder(cls: type, folder: Path):
+    """``cls.from_pretrained(folder)`` in eval mode, without the mixin's line on stdout (it would
+    corrupt the CLI's --json output)."""
     with contextlib.redirect_stdout(io.StringIO()):
-        model = cls.from_pretrained(checkpoint_dir(name))
+        model = cls.from_pretrained(folder)
     return model.eval()
 
 

@@ -55,3 +55,86 @@ def spectrogram(source: Source, family: str = "kws") -> tuple[AudioSummary, np.n
     """Load any supported input -> (summary, log-mel of the family's front end)."""
     audio = load(source)
     return summarize(audio), log_mel(audio, family)
+
+
+@dataclass
+class Segment:
+    """A keyword found in a longer recording, in seconds from its start."""
+
+    start: float
+    end: float
+    label: str
+    score: float
+
+
+@dataclass
+class KeywordResult:
+    """Top-k labels of the best 1-s window, and for clips over 1 s the keywords found along the way."""
+
+    top: list[tuple[str, float]]
+    segments: list[Segment]
+    duration: float
+    window_starts: np.ndarray  # (windows,) seconds
+    probabilities: np.ndarray  # (windows, labels)
+    labels: list[str]
+
+    def to_dict(self) -> dict:
+        out = {"top": [{"label": label, "score": round(score, 4)} for label, score in self.top]}
+        if self.duration > 1.0:
+            out["segments"] = [{"start": round(s.start, 3), "end": round(s.end, 3), "label": s.label,
+                                "score": round(s.score, 4)} for s in self.segments]
+        return out
+
+
+def _windows(audio: np.ndarray, size: int, hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """1-s windows every ``hop`` samples, the last one flush with the end; short clips centred in one."""
+    if audio.size <= size:
+        pad = size - audio.size
+        return np.pad(audio, (pad // 2, pad - pad // 2))[None], np.zeros(1)
+    starts = list(range(0, audio.size - size + 1, hop))
+    if starts[-1] != audio.size - size:
+        starts.append(audio.size - size)
+    return np.stack([audio[s: s + size] for s in starts]), np.array(starts) / SAMPLE_RATE
+
+
+def recognize(source: Source, *, orig_sr: int | None = None, top_k: int = 5, threshold: float = 0.5,
+              hop_seconds: float = 0.1, model=None) -> KeywordResult:
+    """Keywords in a recording with the shipped KeywordCNN (sliding 1-s windows over longer clips)."""
+    import torch
+
+    from .hub import cached_model
+    from .models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN
+
+    model = model or cached_model("kws-cnn")
+    audio = load(source, orig_sr=orig_sr)
+    windows, starts = _windows(audio, CLIP_SAMPLES, int(hop_seconds * SAMPLE_RATE))
+    with torch.no_grad():
+        probs = torch.cat([model(torch.from_numpy(chunk)).softmax(-1) for chunk in np.array_split(
+            windows, max(1, len(windows) // 64))]).numpy()
+    labels = model.labels
+    keyword = np.array([label not in (SILENCE, UNKNOWN) for label in labels])
+    best_keyword = probs[:, keyword].max(axis=1)
+    best = int(best_keyword.argmax()) if best_keyword.max() >= threshold else int(probs.max(axis=1).argmax())
+    order = np.argsort(-probs[best])[:top_k]
+    top = [(labels[i], float(probs[best, i])) for i in order]
+    return KeywordResult(top, _segments(probs, starts, labels, keyword, threshold, audio.size / SAMPLE_RATE),
+                         audio.size / SAMPLE_RATE, starts, probs, labels)
+
+
+def _segments(probs: np.ndarray, starts: np.ndarray, labels: list[str], keyword: np.ndarray, threshold: float,
+              duration: float) -> list[Segment]:
+    """Group consecutive windows that agree on a keyword. A word lies inside every window that
+    hears it whole, so the segment is the overlap of the first and the last such window."""
+    winners = probs.argmax(axis=1)
+    hits = [(i, int(c)) for i, c in enumerate(winners) if keyword[c] and probs[i, c] >= threshold]
+    segments, run = [], []
+    for i, c in hits + [(-1, -1)]:
+        if run and (c != run[-1][1] or i != run[-1][0] + 1):
+            first, last = starts[run[0][0]], starts[run[-1][0]]
+            lo, hi = (last, first + 1.0) if last < first + 1.0 else (first, last + 1.0)
+            score = max(float(probs[j, k]) for j, k in run)
+            segments.append(Segment(float(lo), float(min(hi, duration)), labels[run[0][1]], score))
+            run = []
+        if c >= 0:
+            run.append((i, c))
+    return segments

@@ -31,3 +31,40 @@ def spectrogram_image(log_mel: np.ndarray, dynamic_range_db: float = 80.0, scale
     image = colorize(normalized[::-1])
     stretch = max(1, -(-min_width // max(1, image.shape[1])))  # ceiling division
     return image.repeat(scale, axis=0).repeat(stretch, axis=1)
+
+
+def confusion_image(matrix: np.ndarray, labels: list[str], cell: int = 18) -> np.ndarray:
+    """Row-normalised confusion matrix (true rows, predicted columns) with labels, as RGB."""
+    from PIL import Image, ImageDraw
+
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    n, margin = len(labels), 8 * max(len(label) for label in labels) + 10
+    grid = colorize(rows).repeat(cell, axis=0).repeat(cell, axis=1)
+    image = Image.new("RGB", (margin + n * cell, margin + n * cell), "white")
+    image.paste(Image.fromarray(grid), (margin, margin))
+    draw = ImageDraw.Draw(image)
+    for i, label in enumerate(labels):
+        draw.text((4, margin + i * cell + 3), label, fill="black")
+        column = Image.new("RGB", (margin, cell), "white")
+        ImageDraw.Draw(column).text((4, 3), label, fill="black")
+        image.paste(column.rotate(90, expand=True), (margin + i * cell, 0))
+    return np.asarray(image)
+
+
+def timeline_image(log_mel: np.ndarray, duration: float, spans: list[tuple[float, float, str]],
+                   strip: int = 22) -> np.ndarray:
+    """Spectrogram with a strip beneath it marking labelled time spans (keywords, events, words)."""
+    from PIL import Image, ImageDraw
+
+    top = spectrogram_image(log_mel)
+    height, width = top.shape[:2]
+    image = Image.new("RGB", (width, height + strip), "white")
+    image.paste(Image.fromarray(top), (0, 0))
+    draw = ImageDraw.Draw(image)
+    scale = width / max(duration, 1e-6)
+    for start, end, label in spans:
+        x0, x1 = int(start * scale), max(int(end * scale), int(start * scale) + 2)
+        draw.rectangle([x0, 0, x1, height - 1], outline=(255, 255, 255), width=2)
+        draw.rectangle([x0, height + 2, x1, height + strip - 2], fill=(0x21, 0x91, 0x8C))
+        draw.text((x0 + 3, height + 5), label, fill="white")
+    return np.asarray(image)

@@ -66,14 +66,13 @@ def clip(tmp_path):
     return path
 
 
-def test_spectrogram_endpoints(client, clip):
+def test_spectrogram_endpoint(client, clip):
     from gradio_client import handle_file
     from PIL import Image
 
-    for api, n_mels in (("/speech_spectrogram", 40), ("/tagger_spectrogram", 64)):
-        image, summary = client.predict(handle_file(str(clip)), api_name=api)
-        assert summary == {"duration": 1.5, "peak_dbfs": -6.021, "rms_dbfs": summary["rms_dbfs"], "silent": False}
-        assert Image.open(image).size[1] == 3 * n_mels  # three pixel rows per mel band
+    image, summary = client.predict(handle_file(str(clip)), api_name="/tagger_spectrogram")
+    assert summary == {"duration": 1.5, "peak_dbfs": -6.021, "rms_dbfs": summary["rms_dbfs"], "silent": False}
+    assert Image.open(image).size[1] == 3 * 64  # three pixel rows per mel band
 
 
 @pytest.mark.parametrize("content,message", [
@@ -86,7 +85,7 @@ def test_bad_uploads_become_clear_errors(client, tmp_path, content, message):
     bad = tmp_path / "upload.wav"
     bad.write_bytes(content)
     with pytest.raises(AppError, match=message):
-        client.predict(handle_file(str(bad)), api_name="/speech_spectrogram")
+        client.predict(handle_file(str(bad)), api_name="/tagger_spectrogram")
 
 
 def test_too_long_upload_is_refused(client, tmp_path):
@@ -98,7 +97,7 @@ def test_too_long_upload_is_refused(client, tmp_path):
     long = tmp_path / "long.flac"
     sf.write(long, np.zeros(int((MAX_SECONDS + 5) * 8000), np.int16), 8000)
     with pytest.raises(AppError, match="the limit is"):
-        client.predict(handle_file(str(long)), api_name="/speech_spectrogram")
+        client.predict(handle_file(str(long)), api_name="/tagger_spectrogram")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -116,17 +115,18 @@ def test_in_a_real_browser(app_url, clip, tmp_path):
                 expect(page.get_by_role("tab", name=tab)).to_be_visible(timeout=30_000)
             # Untrained models are announced, never faked.
             expect(page.get_by_text("has not been trained yet").first).to_be_visible()
-            page.locator("input[type=file]").first.set_input_files(str(clip))
-            page.get_by_role("button", name="Analyze").first.click()
-            expect(page.locator("img[src*='image']").first).to_be_visible(timeout=30_000)
-            expect(page.get_by_text('"duration": 1.5').first).to_be_visible()
-            page.screenshot(path=str(tmp_path / "recognize.png"))
+            page.get_by_role("tab", name="Tag sounds").click()
+            panel = page.get_by_role("tabpanel")
+            panel.locator("input[type=file]").set_input_files(str(clip))
+            panel.get_by_role("button", name="Analyze").click()
+            expect(panel.get_by_text('"duration": 1.5')).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "tag.png"))
             # A bad upload shows the loader's message as an error toast.
             bad = tmp_path / "bad.wav"
             bad.write_text("not audio at all")
-            page.get_by_role("button", name="Clear").first.click()
-            page.locator("input[type=file]").first.set_input_files(str(bad))
-            page.get_by_role("button", name="Analyze").first.click()
+            panel.get_by_role("button", name="Clear").click()
+            panel.locator("input[type=file]").set_input_files(str(bad))
+            panel.get_by_role("button", name="Analyze").click()
             expect(page.get_by_text("not a readable audio file").first).to_be_visible(timeout=30_000)
             page.get_by_role("tab", name="Generate (GAN)").click()
             expect(page.get_by_text("spoken-digit generator (GAN) ('gan-digits') has not been trained yet")).to_be_visible()

@@ -1,0 +1,67 @@
+"""The `train` and `evaluate` subcommands; each target's module loads only when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+# target -> (module with train(args) and evaluate(args), checkpoint name)
+TARGETS = {
+    "kws": ("neural_audio.train.kws", "kws-cnn"),
+}
+PLANNED = {"ctc": "ctc-rnn", "tagger": "tagger-cnn", "gan": "gan-digits", "vae": "vae-mel"}
+
+
+def _call(target: str, verb: str):
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module(TARGETS[target][0]), verb)(args)
+
+    return run
+
+
+def _planned(name: str):
+    def run(args: argparse.Namespace) -> int:
+        from ..hub import model_class
+
+        model_class(name)  # raises ModelNotAvailable: not trained yet
+        return 2
+
+    return run
+
+
+def _kws_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--work", default="runs/kws", help="resumable state, logs and the best model so far")
+    p.add_argument("--out", default="checkpoints/kws-cnn", help="where the final model is saved")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--channels", type=int, nargs="+", default=[48, 64, 96, 128], help="stem and block widths")
+    p.add_argument("--kernel", type=int, default=7, help="temporal kernel size")
+    p.add_argument("--workers", type=int, default=1, help="data-loading processes (augmentation)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="kws-cnn", help="checkpoint name or folder")
+    p.add_argument("--report", default="runs/kws-eval", help="folder for the confusion matrix PNG")
+    p.add_argument("--peers", nargs="*", default=["pocketsphinx"], help="peer recognisers to run side by side")
+    p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test clips")
+
+
+OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options}
+
+
+def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:
+    for target in TARGETS:
+        p = subparsers.add_parser(target, help=f"{verb} the {TARGETS[target][1]} model")
+        p.add_argument("--data", required=True, help="dataset folder (see `python -m neural_audio data`)")
+        p.add_argument("--json", action="store_true", help="print the results as JSON")
+        OPTIONS[(target, verb)](p)
+        p.set_defaults(func=_call(target, verb))
+    for target, name in PLANNED.items():
+        p = subparsers.add_parser(target, help=f"{verb} the {name} model (not built yet)")
+        p.add_argument("--data")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=_planned(name))

@@ -1,0 +1,83 @@
+"""What every training loop shares: resumable state in safetensors, cosine schedule, CSV logs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+log = logging.getLogger(__name__)
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Training uses every core it is given (default: all)."""
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    return threads
+
+
+def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warm-up to ``peak``, then cosine decay to zero at ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return 0.5 * peak * (1 + math.cos(math.pi * progress))
+
+
+def save_state(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
+               meta: dict) -> None:
+    """Write a resumable training state: tensors in safetensors, the rest in JSON (never pickle)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {f"{name}/{k}": v.detach().contiguous() for name, m in modules.items()
+               for k, v in m.state_dict().items()}
+    opt = optimizer.state_dict()
+    for index, state in opt["state"].items():
+        for k, v in state.items():
+            tensors[f"optimizer/{index}/{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    tmp = folder / "state.safetensors.tmp"
+    save_file(tensors, tmp)
+    tmp.replace(folder / "state.safetensors")  # atomic: a crash never leaves half a state
+    (folder / "state.json").write_text(json.dumps({**meta, "param_groups": opt["param_groups"]}, indent=1))
+
+
+def load_state(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer) -> dict | None:
+    """Restore what ``save_state`` wrote; returns its meta dict, or None when there is nothing to resume."""
+    if not (folder / "state.safetensors").is_file():
+        return None
+    tensors = load_file(folder / "state.safetensors")
+    for name, m in modules.items():
+        prefix = f"{name}/"
+        m.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    meta = json.loads((folder / "state.json").read_text())
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer/"):
+            _, index, k = key.split("/", 2)
+            state.setdefault(int(index), {})[k] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
+    return meta
+
+
+class CsvLog:
+    """Append-only metrics log, one row per call; survives resumes."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.start = time.time()
+
+    def write(self, **row) -> None:
+        row = {"time_s": round(time.time() - self.start, 1), **row}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)

@@ -1,0 +1,61 @@
+"""KeywordCNN: logic on a tiny random model; behaviour on the shipped checkpoint."""
+
+import numpy as np
+import pytest
+import torch
+
+from neural_audio import hub
+from neural_audio.inference import _segments, _windows, recognize
+from neural_audio.models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
+
+from conftest import SR
+
+LABELS = ["yes", "no", "up", SILENCE, UNKNOWN]
+
+
+def test_model_shapes_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = KeywordCNN(labels=LABELS, channels=(8, 12, 16), kernel=5).eval()
+    x = torch.randn(3, CLIP_SAMPLES) * 0.1
+    assert model(x).shape == (3, len(LABELS))
+    model.save_pretrained(tmp_path)
+    loaded = hub.load_folder(KeywordCNN, tmp_path)
+    assert loaded.labels == LABELS and loaded.mel_spec == model.mel_spec
+    assert torch.equal(loaded(x), model(x))
+
+
+def test_windows_cover_the_clip():
+    short, starts = _windows(np.ones(SR // 2, np.float32), SR, SR // 10)
+    assert short.shape == (1, SR) and starts.tolist() == [0.0]
+    assert short[0, : SR // 4].sum() == 0 and short[0, SR // 4: 3 * SR // 4].sum() == SR // 2  # centred
+    audio = np.arange(int(2.55 * SR), dtype=np.float32)
+    windows, starts = _windows(audio, SR, SR // 10)
+    assert windows.shape[1] == SR and starts[-1] == pytest.approx(1.55)  # the last window ends with the clip
+    assert np.array_equal(windows[-1], audio[-SR:])
+
+
+def test_segments_are_the_overlap_of_agreeing_windows():
+    starts = np.arange(0, 3.01, 0.1)
+    probs = np.zeros((len(starts), len(LABELS)))
+    probs[:, LABELS.index(SILENCE)] = 0.9
+    probs[2:8, 0] = 0.95  # "yes" in windows starting 0.2 .. 0.7: the word lies in [0.7, 1.2]
+    probs[2:8, LABELS.index(SILENCE)] = 0.0
+    probs[20:23, 1] = 0.6  # "no"
+    probs[20:23, LABELS.index(SILENCE)] = 0.0
+    probs[25, 2] = 0.4  # "up" below the threshold: not reported
+    probs[25, LABELS.index(SILENCE)] = 0.0
+    keyword = np.array([label not in (SILENCE, UNKNOWN) for label in LABELS])
+    segs = _segments(probs, starts, LABELS, keyword, threshold=0.5, duration=3.5)
+    assert [(s.label, round(s.start, 2), round(s.end, 2)) for s in segs] == [("yes", 0.7, 1.2), ("no", 2.2, 3.0)]
+    assert segs[0].score == pytest.approx(0.95)
+
+
+def test_recognize_reports_segments_only_for_long_clips():
+    torch.manual_seed(0)
+    model = KeywordCNN(labels=LABELS, channels=(8, 12, 16), kernel=5).eval()
+    rng = np.random.default_rng(0)
+    short = recognize(rng.normal(0, 0.1, SR // 2).astype(np.float32), orig_sr=SR, model=model).to_dict()
+    assert set(short) == {"top"} and len(short["top"]) == 5
+    assert abs(sum(t["score"] for t in short["top"]) - 1) < 1e-3
+    long = recognize(rng.normal(0, 0.1, 3 * SR).astype(np.float32), orig_sr=SR, model=model, threshold=0.0)
+    assert set(long.to_dict()) == {"top", "segments"} and long.probabilities.shape == (21, len(LABELS))
