@@ -75,6 +75,29 @@ def test_spectrogram_endpoint(client, clip):
     assert Image.open(image).size[1] == 3 * 64  # three pixel rows per mel band
 
 
+EXAMPLES = ROOT / "examples"
+
+
+def test_recognize_endpoint(client):
+    from gradio_client import handle_file
+
+    label, timeline, table = client.predict(handle_file(str(EXAMPLES / "speech-seven.wav")), api_name="/recognize")
+    assert label["label"] == "seven"
+    assert label["confidences"][0]["label"] == "seven" and len(label["confidences"]) == 5
+    assert Path(timeline).is_file()
+    assert table["data"] == []  # a 1-s clip has no timeline rows
+
+
+def test_recognize_endpoint_refuses_silence(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    with pytest.raises(AppError, match="silent"):
+        client.predict(handle_file(str(silent)), api_name="/recognize")
+
+
 @pytest.mark.parametrize("content,message", [
     (b"", "empty"), (b"definitely not audio" * 10, "not a readable audio file"),
 ])
@@ -113,8 +136,12 @@ def test_in_a_real_browser(app_url, clip, tmp_path):
             page.goto(app_url)
             for tab in ("Recognize speech", "Tag sounds", "Generate (GAN)", "Reconstruct & interpolate (VAE)"):
                 expect(page.get_by_role("tab", name=tab)).to_be_visible(timeout=30_000)
-            # Untrained models are announced, never faked.
-            expect(page.get_by_text("has not been trained yet").first).to_be_visible()
+            # Keywords: upload a bundled example, see the top label.
+            panel = page.get_by_role("tabpanel")
+            panel.locator("input[type=file]").set_input_files(str(EXAMPLES / "speech-yes.wav"))
+            panel.get_by_role("button", name="Recognize").click()
+            expect(panel.get_by_test_id("label-output-value")).to_contain_text("yes", timeout=30_000)
+            page.screenshot(path=str(tmp_path / "recognize.png"))
             page.get_by_role("tab", name="Tag sounds").click()
             panel = page.get_by_role("tabpanel")
             panel.locator("input[type=file]").set_input_files(str(clip))

@@ -55,8 +55,29 @@ def test_inspect_json_shape(tmp_path):
 def test_untrained_model_commands_say_so(tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(wav, tone(), SR)
-    for args in (["recognize", str(wav), "--json"], ["generate", "--label", "seven"], ["train", "vae"]):
+    for args in (["transcribe", str(wav), "--json"], ["generate", "--label", "seven"], ["train", "vae"]):
         out = run_cli(*args)
         assert out.returncode == 2
         assert "has not been trained yet" in out.stderr and "Traceback" not in out.stderr
         assert out.stdout == ""
+
+
+def test_recognize_json_shape(tmp_path):
+    seven = ROOT / "examples" / "speech-seven.wav"
+    long = tmp_path / "long.wav"
+    sf.write(long, np.concatenate([np.zeros(SR // 2, np.float32), sf.read(seven, dtype="float32")[0],
+                                   np.zeros(SR, np.float32)]), SR)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"")
+    out = run_cli("recognize", str(seven), str(long), str(bad), "--json")
+    assert out.returncode == 1, out.stderr
+    short_result, long_result, bad_result = json.loads(out.stdout)
+    assert set(short_result) == {"file", "top"} and len(short_result["top"]) == 5
+    assert short_result["top"][0]["label"] == "seven"
+    assert all(set(t) == {"label", "score"} for t in short_result["top"])
+    assert [t["score"] for t in short_result["top"]] == sorted((t["score"] for t in short_result["top"]), reverse=True)
+    assert set(long_result) == {"file", "top", "segments"}
+    assert [s["label"] for s in long_result["segments"]] == ["seven"]
+    assert set(long_result["segments"][0]) == {"start", "end", "label", "score"}
+    assert 0 <= long_result["segments"][0]["start"] < long_result["segments"][0]["end"] <= 2.5 + 1e-6 + 1
+    assert "empty" in bad_result["error"]

@@ -59,3 +59,37 @@ def test_recognize_reports_segments_only_for_long_clips():
     assert abs(sum(t["score"] for t in short["top"]) - 1) < 1e-3
     long = recognize(rng.normal(0, 0.1, 3 * SR).astype(np.float32), orig_sr=SR, model=model, threshold=0.0)
     assert set(long.to_dict()) == {"top", "segments"} and long.probabilities.shape == (21, len(LABELS))
+
+
+# Behaviour of the shipped checkpoint on the bundled examples (voices held out of training).
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("speech-*.wav"))
+
+
+def _expected(path) -> str:
+    return path.stem.removeprefix("speech-")
+
+
+def test_shipped_checkpoint_recognizes_the_bundled_examples():
+    assert EXAMPLES, "examples/speech-*.wav are missing"
+    for path in EXAMPLES:
+        result = recognize(path)
+        assert result.top[0][0] == _expected(path), (path.name, result.top[:3])
+        assert result.top[0][1] > 0.5
+
+
+def test_sliding_window_finds_three_words_in_order():
+    from neural_audio.audio import load
+
+    words = ["yes", "no", "up"]
+    gap = np.zeros(int(0.6 * SR), np.float32)
+    pieces, onsets = [gap], []
+    for word in words:
+        onsets.append(sum(p.size for p in pieces) / SR)
+        pieces += [load(ROOT / "examples" / f"speech-{word}.wav"), gap]
+    clip = np.concatenate(pieces)
+    result = recognize(clip, orig_sr=SR)
+    found = result.to_dict()["segments"]
+    assert [s["label"] for s in found] == words
+    for segment, onset in zip(found, onsets):  # each segment overlaps where its word was placed
+        assert segment["start"] < onset + 0.8 and segment["end"] > onset

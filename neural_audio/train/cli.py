@@ -38,7 +38,8 @@ def _kws_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--channels", type=int, nargs="+", default=[48, 64, 96, 128], help="stem and block widths")
     p.add_argument("--kernel", type=int, default=7, help="temporal kernel size")
-    p.add_argument("--workers", type=int, default=1, help="data-loading processes (augmentation)")
+    p.add_argument("--workers", type=int, default=2, help="data-loading processes (augmentation)")
+    p.add_argument("--p-reverb", type=float, default=0.2, help="share of clips given simulated room reverb")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0)
 
