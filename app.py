@@ -70,7 +70,10 @@ def recognize_view(path: str | None):
     audio = load_input(path)
     if is_silent(audio):
         raise user_error("The recording is silent: nothing to recognise. Check the microphone and try again.")
-    result = recognize(audio, orig_sr=SAMPLE_RATE)
+    try:
+        result = recognize(audio, orig_sr=SAMPLE_RATE)
+    except hub.ModelNotAvailable as exc:  # e.g. first run offline, before the checkpoint is downloaded
+        raise user_error(str(exc)) from None
     spans = [(s.start, s.end, s.label) for s in result.segments]
     rows = [[round(s.start, 2), round(s.end, 2), s.label, round(s.score, 3)] for s in result.segments]
     return dict(result.top), timeline_image(log_mel(audio, "kws"), result.duration, spans), rows

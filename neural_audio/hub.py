@@ -34,7 +34,9 @@ MODEL_TITLES: dict[str, str] = {
     "vae-mel": "reconstruction and interpolation model (VAE)",
 }
 # name -> "module:Class". A model is listed here once it is trained and shipped.
-MODELS: dict[str, str] = {}
+MODELS: dict[str, str] = {
+    "kws-cnn": "neural_audio.models.kws:KeywordCNN",
+}
 
 
 class ModelNotAvailable(RuntimeError):

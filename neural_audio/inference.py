@@ -51,12 +51,6 @@ def log_mel(audio: np.ndarray, family: str = "kws") -> np.ndarray:
         return LogMel(MEL_SPECS[family])(torch.from_numpy(audio)).numpy()
 
 
-def spectrogram(source: Source, family: str = "kws") -> tuple[AudioSummary, np.ndarray]:
-    """Load any supported input -> (summary, log-mel of the family's front end)."""
-    audio = load(source)
-    return summarize(audio), log_mel(audio, family)
-
-
 @dataclass
 class Segment:
     """A keyword found in a longer recording, in seconds from its start."""

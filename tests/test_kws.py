@@ -93,3 +93,26 @@ def test_sliding_window_finds_three_words_in_order():
     assert [s["label"] for s in found] == words
     for segment, onset in zip(found, onsets):  # each segment overlaps where its word was placed
         assert segment["start"] < onset + 0.8 and segment["end"] > onset
+
+
+def test_missing_checkpoint_offline_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(hub, "CHECKPOINTS_DIR", tmp_path)
+    hub.cached_model.cache_clear()
+    try:
+        with pytest.raises(hub.ModelNotAvailable, match="'kws-cnn' is not in .* HF_HUB_OFFLINE is set"):
+            recognize(np.zeros(SR, np.float32), orig_sr=SR)
+    finally:
+        hub.cached_model.cache_clear()
+
+
+def test_training_augmentations_on_log_mel():
+    from neural_audio.train.kws import spec_augment, warp_frequency
+
+    mel = torch.arange(40, dtype=torch.float32)[None, :, None].repeat(4, 1, 50)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(warp_frequency(mel, g, 1.0, 1.0), mel)
+    squeezed = warp_frequency(mel, g, 0.5, 0.5)
+    assert torch.allclose(squeezed[0, :5, 0], torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0]))
+    masked = spec_augment(mel, g, freq=7, time=12, masks=2)
+    assert masked.shape == mel.shape and (masked == 0).sum() > (mel == 0).sum()  # masks fill with the floor
+    assert torch.equal(mel, torch.arange(40, dtype=torch.float32)[None, :, None].repeat(4, 1, 50))  # input untouched

@@ -68,6 +68,20 @@ class KeywordSet(Dataset):
         return np.concatenate([a[:cut], b[cut:]])  # the start of one word and the end of another
 
 
+def warp_frequency(mel: torch.Tensor, generator: torch.Generator, low: float = 0.85, high: float = 1.15):
+    """Vocal tract length perturbation on log-mel (batch, n_mels, frames): stretch or squeeze the
+    frequency axis by a random factor per item, so one voice stands in for longer and shorter ones."""
+    batch, n_mels, frames = mel.shape
+    alpha = low + (high - low) * torch.rand(batch, 1, generator=generator)
+    position = (torch.arange(n_mels).float()[None] * alpha).clamp(max=n_mels - 1)
+    lo = position.floor().long()
+    hi = (lo + 1).clamp(max=n_mels - 1)
+    weight = (position - lo).unsqueeze(-1)
+    expand = (batch, n_mels, frames)
+    return (mel.gather(1, lo.unsqueeze(-1).expand(expand)) * (1 - weight)
+            + mel.gather(1, hi.unsqueeze(-1).expand(expand)) * weight)
+
+
 def spec_augment(mel: torch.Tensor, generator: torch.Generator, freq: int = 7, time: int = 12, masks: int = 2):
     """SpecAugment: zero ``masks`` random bands and frame spans per item (in place on a copy)."""
     mel = mel.clone()
@@ -136,7 +150,7 @@ def train(args: argparse.Namespace) -> int:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with torch.no_grad():
-                mel = spec_augment(model.front(audio), generator)
+                mel = spec_augment(warp_frequency(model.front(audio), generator), generator)
             logits = model.forward_mel(mel)
             loss = F.cross_entropy(logits, target, label_smoothing=0.05)
             optimizer.zero_grad(set_to_none=True)
