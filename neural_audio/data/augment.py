@@ -174,7 +174,7 @@ class Augment:
         sr, n = self.sample_rate, audio.size
         out = np.asarray(audio, dtype=np.float32)
         if rng.random() < self.p_speed:
-            out = _fit(change_speed(out, float(rng.uniform(*self.speed)), sr), n)
+            out = fit_length(change_speed(out, float(rng.uniform(*self.speed)), sr), n)
         if rng.random() < self.p_pitch:
             out = shift_pitch(out, float(rng.uniform(*self.semitones)), sr)
         if rng.random() < self.p_shift:
@@ -190,7 +190,7 @@ class Augment:
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
-def _fit(audio: np.ndarray, n: int) -> np.ndarray:
+def fit_length(audio: np.ndarray, n: int) -> np.ndarray:
     """Cut or zero-pad to ``n`` samples, keeping the middle."""
     if audio.size >= n:
         start = (audio.size - n) // 2

@@ -49,13 +49,19 @@ def _connected_words(args: argparse.Namespace):
 def _nsynth(args: argparse.Namespace):
     from .nsynth import build_nsynth
 
-    return build_nsynth(args.out, args.seed, args.pitch_step, args.velocities, args.programs, args.workers)
+    return build_nsynth(args.out, args.seed, args.pitch_step, args.velocities, args.programs, args.soundfonts,
+                        args.workers)
 
 
 def _tagging(args: argparse.Namespace):
     from .tagging import build_tagging
 
-    return build_tagging(args.out, args.seed, args.clips, args.test_share, args.engines, args.workers)
+    return build_tagging(args.out, args.seed, args.clips, args.test_share, args.engines, args.soundfonts,
+                         args.workers)
+
+
+SOUNDFONTS_HELP = ("only these soundfonts, e.g. 'FluidR3_GM,sf_GMbank,TimGM6mb' (default: all six; "
+                   "sf_GMbank is the validation font, TimGM6mb the test font)")
 
 
 def _words(text: str) -> list[str]:
@@ -95,7 +101,10 @@ def configure(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--programs", type=lambda s: [int(x) for x in _words(s)], default=None,
                    help="only these GM programs, e.g. '0,24,40' (default: all with an NSynth family)")
 
+    p.add_argument("--soundfonts", type=_words, default=None, help=SOUNDFONTS_HELP)
+
     p = builder("tagging", "FSD50K-like multi-label 5-s mixtures with event times", _tagging)
     p.add_argument("--clips", type=int, default=10000, help="number of clips (default 10000)")
     p.add_argument("--test-share", type=float, default=0.2, help="share of clips in test (default 0.2)")
     p.add_argument("--engines", type=_words, default=None, help="only these TTS engines for speech")
+    p.add_argument("--soundfonts", type=_words, default=None, help=SOUNDFONTS_HELP)

@@ -83,12 +83,13 @@ def renderer_available() -> bool:
     return importlib.util.find_spec("tinysoundfont") is not None
 
 
-def available_soundfonts(splits: Sequence[str] = ("train", "valid", "test")) -> list[SoundFont]:
-    """Installed soundfonts of the given splits; logs the missing ones."""
+def available_soundfonts(splits: Sequence[str] = ("train", "valid", "test"),
+                         names: Sequence[str] | None = None) -> list[SoundFont]:
+    """Installed soundfonts of the given splits (and ``names``, when given); logs the missing ones."""
     if not renderer_available():
         log.warning("tinysoundfont is not installed (pip install --no-deps tinysoundfont): no instruments")
         return []
-    fonts = [f for f in SOUNDFONTS if f.split in splits]
+    fonts = [f for f in SOUNDFONTS if f.split in splits and (names is None or f.name in names)]
     missing = [f.name for f in fonts if not f.path.exists()]
     if missing:
         log.warning("Skipping soundfonts that are not installed (scripts/install-data-tools.sh): %s", " ".join(missing))
@@ -116,7 +117,7 @@ def render_notes(font: SoundFont, program: int, notes: Sequence[tuple[float, flo
     Drums: ``bank=DRUM_BANK`` (the kit number is ``program``).
     """
     synth, sfid = _synth(font)
-    synth.sounds_off()  # a clean state, so a render never depends on the one before it
+    _silence(synth)
     drums = bank == DRUM_BANK
     synth.program_select(0, sfid, 0 if drums else bank, program, is_drums=drums)
     events = sorted([(int(s * SAMPLE_RATE), 1, p, v) for s, d, p, v in notes]
@@ -134,9 +135,16 @@ def render_notes(font: SoundFont, program: int, notes: Sequence[tuple[float, flo
             synth.noteoff(0, pitch)
     if total > pos:
         out.append(np.frombuffer(synth.generate(total - pos), dtype=np.float32))
-    synth.sounds_off()
+    _silence(synth)
     stereo = np.concatenate(out) if out else np.zeros(2 * total, np.float32)
     return stereo.reshape(-1, 2).mean(axis=1).astype(np.float32)
+
+
+def _silence(synth) -> None:
+    # sounds_off only starts a quick release; render it away so that no voice of one render
+    # leaks into the next, which would make output depend on what a worker rendered before.
+    synth.sounds_off()
+    synth.generate(2048)
 
 
 def render_note(font: SoundFont, program: int, pitch: int, velocity: int, held: float = 3.0,

@@ -68,10 +68,11 @@ def _instrument_item(item: tuple[int, SoundFont, int], out: Path, pitch_step: in
 
 
 def build_nsynth(out: Path, seed: int = 0, pitch_step: int = 3, velocities: int = 3,
-                 programs: Sequence[int] | None = None, workers: int = 2) -> Report:
-    """Render every GM program with an NSynth family from every installed soundfont."""
+                 programs: Sequence[int] | None = None, soundfonts: Sequence[str] | None = None,
+                 workers: int = 2) -> Report:
+    """Render every GM program with an NSynth family from every installed soundfont (or ``soundfonts``)."""
     out = Path(out)
-    fonts = available_soundfonts()
+    fonts = available_soundfonts(names=soundfonts)
     if not fonts:
         raise RuntimeError("No soundfont renderer or soundfont installed: run scripts/install-data-tools.sh")
     chosen = sorted(GM_FAMILY) if programs is None else sorted(p for p in programs if p in GM_FAMILY)

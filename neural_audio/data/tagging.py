@@ -163,11 +163,12 @@ def _clip_item(index: int, out: Path, n_train: int, sources: dict[str, _Sources]
 
 
 def build_tagging(out: Path, seed: int = 0, clips: int = 10000, test_share: float = 0.2,
-                  engines: Sequence[str] | None = None, workers: int = 2) -> Report:
+                  engines: Sequence[str] | None = None, soundfonts: Sequence[str] | None = None,
+                  workers: int = 2) -> Report:
     """Multi-label 5-s mixtures in an FSD50K-like layout, sources split between train and test."""
     out = Path(out)
     voices = available_voices(engines)
-    fonts = available_soundfonts()
+    fonts = available_soundfonts(names=soundfonts)
     sources = {}
     for split in ("train", "test"):
         side_voices = [v for v in voices if tagging_split(v.split) == split]
