@@ -153,17 +153,15 @@ def render_note(font: SoundFont, program: int, pitch: int, velocity: int, held: 
     return render_notes(font, program, [(0.0, held, pitch, velocity)], held + release)
 
 
-def gm_effect_noise(seconds: float, seed: int,
+def gm_effect_noise(seconds: float,
                     names: Sequence[str] = ("seashore", "applause", "helicopter", "rain")) -> dict[str, np.ndarray]:
-    """Long GM sound-effect backgrounds from the train soundfonts; {} without a renderer."""
+    """Long GM sound-effect backgrounds from the first train soundfont (FluidR3); {} without a renderer."""
     fonts = available_soundfonts(("train",))
     if not fonts:
         return {}
-    rng = np.random.default_rng(seed)
     sounds = {}
     for name in names:
-        font = fonts[int(rng.integers(len(fonts)))]
         # Retrigger every few seconds: some fonts' effect samples do not loop.
         notes = [(t, 4.0, 60, 100) for t in np.arange(0.0, seconds, 3.5)]
-        sounds[name] = render_notes(font, GM_EFFECTS[name], notes, seconds)
+        sounds[name] = render_notes(fonts[0], GM_EFFECTS[name], notes, seconds)
     return sounds

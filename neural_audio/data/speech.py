@@ -153,7 +153,7 @@ def write_background_noise(folder: Path, seed: int, seconds: float, speakers: Se
         sounds["babble"] = _babble(n, speakers, rng)
     from .instruments import gm_effect_noise
 
-    sounds.update(gm_effect_noise(seconds, seed))
+    sounds.update(gm_effect_noise(seconds))
     for name, audio in sorted(sounds.items()):
         peak = np.abs(audio).max(initial=0.0)
         save(folder / f"{name}.wav", audio * (0.5 / peak) if peak > 0 else audio)
