@@ -30,7 +30,8 @@ FONTS = ("FluidR3_GM", "sf_GMbank", "TimGM6mb")
 @pytest.fixture(scope="module")
 def nsynth(tmp_path_factory):
     out = tmp_path_factory.mktemp("nsynth") / "a"
-    return out, build_nsynth(out, seed=1, pitch_step=12, velocities=1, programs=PROGRAMS, soundfonts=FONTS, workers=2)
+    return out, build_nsynth(out, seed=1, pitch_step=12, velocities=1, programs=PROGRAMS, soundfonts=FONTS,
+                             workers=2)
 
 
 def test_layout_and_examples(nsynth):

@@ -18,6 +18,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE, save
 from .augment import colored_noise
 from .build import Report, item_rng, run_items, stable_hash, write_csv
+from .instruments import gm_effect_noise
 from .voices import ESPEAK_VARIANTS, SPLITS, Voice, available_voices, synthesize, synthesize_many, trim_silence
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,6 @@ def write_background_noise(folder: Path, seed: int, seconds: float, speakers: Se
         0.01 * colored_noise(n, "white", rng)
     if speakers:
         sounds["babble"] = _babble(n, speakers, rng)
-    from .instruments import gm_effect_noise
-
     sounds.update(gm_effect_noise(seconds))
     for name, audio in sorted(sounds.items()):
         peak = np.abs(audio).max(initial=0.0)
