@@ -13,18 +13,18 @@ APT=($SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 # MBROLA, svox pico and RHVoice live in contrib/non-free. Add them in a sources file of our own,
 # with the suite and keyring of the system's Debian sources, instead of editing the system file.
 SOURCES=/etc/apt/sources.list.d/neural-audio-nonfree.sources
-if [ ! -f "$SOURCES" ]; then
-    . /etc/os-release
-    SUITE="${VERSION_CODENAME:-bookworm}"
-    $SUDO tee "$SOURCES" >/dev/null <<SRC
-Types: deb
+. /etc/os-release
+SUITE="${VERSION_CODENAME:-bookworm}"
+# main is already in the system's own sources; listing it twice makes apt warn.
+WANTED="Types: deb
 URIs: http://deb.debian.org/debian
 Suites: $SUITE $SUITE-updates
-Components: main contrib non-free
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+Components: contrib non-free
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg"
+if [ "$(cat "$SOURCES" 2>/dev/null)" != "$WANTED" ]; then
+    echo "$WANTED" | $SUDO tee "$SOURCES" >/dev/null
     "${APT[@]}" update
-elif [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*non-free*Packages*' -print -quit 2>/dev/null)" ]; then
+elif [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*non-free_binary*Packages*' -print -quit 2>/dev/null)" ]; then
     "${APT[@]}" update
 fi
 

@@ -32,6 +32,8 @@ BACKGROUND_DIR = "_background_noise_"
 SPEED_RANGE = (0.8, 1.25)
 PITCH_RANGE = (0.85, 1.18)
 CLIP_SECONDS = 1.0
+# Shorter than any real word: a voice that lacks a diphone (mbrola us3 has no "O2") gives such stubs.
+MIN_WORD_SECONDS = 0.15
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _speech_commands_item(speaker: Speaker, out: Path, words: Sequence[str], see
         if audio.size > limit:
             # Say it faster rather than stretching the waveform: the engine keeps it natural.
             audio = trim_silence(speaker.speak([word], speed=1.05 * audio.size / limit)[0])
-        if audio.size > limit or audio.size < 0.1 * SAMPLE_RATE:
+        if audio.size > limit or audio.size < MIN_WORD_SECONDS * SAMPLE_RATE:
             skipped += 1
             continue
         clip = np.zeros(int(CLIP_SECONDS * SAMPLE_RATE), np.float32)
@@ -134,8 +136,8 @@ def build_speech_commands(out: Path, seed: int = 0, speakers_per_person: int = 3
     write_csv(out / "speakers.csv", SPEAKER_HEADER, [s.row() for s in speakers])
     noise_files = write_background_noise(out / BACKGROUND_DIR, seed, noise_seconds,
                                          [s for s in speakers if s.split == "train"])
-    report.notes.append(f"{len(speakers)} speakers; {skipped} words over {CLIP_SECONDS:g} s even when "
-                        f"said faster were skipped; background noise: {', '.join(noise_files)}")
+    report.notes.append(f"{len(speakers)} speakers; {skipped} words over {CLIP_SECONDS:g} s even when said faster "
+                        f"or under {MIN_WORD_SECONDS:g} s were skipped; background noise: {', '.join(noise_files)}")
     if skipped:
         log.info("Skipped %d words that did not fit in %g s", skipped, CLIP_SECONDS)
     report.save()
