@@ -67,6 +67,13 @@ def write_csv(path: Path, header: Sequence[str] | None, rows: Iterable[Sequence[
     return path
 
 
+def tree_digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file below ``folder`` by relative path: two builds match byte for byte when equal."""
+    folder = Path(folder)
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
