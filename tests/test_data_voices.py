@@ -1,0 +1,70 @@
+"""Voice catalogue and TTS engines: person-level splits, trimming, every installed engine speaks."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np
+import pytest
+
+from neural_audio.audio import SAMPLE_RATE
+from neural_audio.data import voices
+from neural_audio.data.voices import ENGINES, VOICES, split_on_silence, trim_silence
+
+
+def test_each_person_is_in_one_split():
+    split_of: dict[str, str] = {}
+    for v in VOICES:
+        assert split_of.setdefault(v.person, v.split) == v.split, v.person
+
+
+def test_data_md_split():
+    split_of = {v.person: v.split for v in VOICES}
+    for person in ("mbrola-us2", "mbrola-en1", "mbrola-fr4", "mbrola-sw2", "slt", "clb", "evgeniy", "rms",
+                   "pico-en-gb", "joe", "espeak-en-029", "espeak-en-us-nyc"):
+        assert split_of[person] == "test", person
+    for person in ("mbrola-us3", "mbrola-de2", "mbrola-hu1", "ked", "lyubov", "espeak-en-gb-scotland"):
+        assert split_of[person] == "valid", person
+    # Shared persons: one person whatever the engine.
+    assert {v.person for v in VOICES if v.name in ("kal16", "kal_diphone")} == {"kal"}
+    assert {v.person for v in VOICES if v.name in ("awb", "alan")} == {"awb"}
+
+
+def test_trim_silence_keeps_the_sound():
+    audio = np.zeros(SAMPLE_RATE, np.float32)
+    audio[4000:8000] = 0.5 * np.sin(np.arange(4000) * 0.3)
+    trimmed = trim_silence(audio)
+    assert 4000 <= trimmed.size <= 4000 + 640
+    assert trim_silence(np.zeros(1000, np.float32)).size == 0
+
+
+def test_split_on_silence_counts_pieces():
+    tone = 0.5 * np.sin(np.arange(3200) * 0.3).astype(np.float32)
+    gap = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate([gap, tone, gap, tone, np.zeros(1600, np.float32), tone, gap])
+    assert len(split_on_silence(audio, SAMPLE_RATE, 0.6)) == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_engine_speaks(engine):
+    if not voices.engine_available(engine):
+        pytest.skip(f"TTS engine {engine} is not installed (scripts/install-data-tools.sh installs it)")
+    voice = next((v for v in VOICES if v.engine == engine and voices.voice_available(v)), None)
+    if voice is None:
+        pytest.skip(f"no {engine} voice is installed")
+    slow, fast = (trim_silence(voices.synthesize(voice, "seven", speed=s)) for s in (0.8, 1.25))
+    assert 0.15 * SAMPLE_RATE < fast.size < slow.size < 1.5 * SAMPLE_RATE
+    assert slow.dtype == np.float32 and np.abs(slow).max() > 0.05
+
+
+def test_batch_matches_single_words():
+    if not voices.engine_available("espeak"):
+        pytest.skip("espeak-ng is not installed (scripts/install-data-tools.sh installs it)")
+    voice = next(v for v in VOICES if v.key == "espeak:en-us")
+    words = ["yes", "no", "forward", "sheila", "six", "eight"]
+    batch = voices.synthesize_many(voice, words, 0.9, 1.1, "f2")
+    single = [voices.synthesize(voice, w, 0.9, 1.1, "f2") for w in words]
+    for b, s in zip(batch, single):
+        assert abs(trim_silence(b).size - trim_silence(s).size) < 0.05 * SAMPLE_RATE
