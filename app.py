@@ -83,11 +83,16 @@ def audio_input(label: str) -> gr.Audio:
     return gr.Audio(sources=["upload", "microphone"], type="filepath", label=label)
 
 
-def analysis_tab(family: str, models: tuple[str, ...], what: str, api_name: str) -> None:
+def tab_header(what: str, *models: str) -> None:
+    """What the tab does, then a plain notice for each of its models that is not trained yet."""
     gr.Markdown(what)
     notice = model_notice(*models)
     if notice:
         gr.Markdown(notice)
+
+
+def analysis_tab(family: str, models: tuple[str, ...], what: str, api_name: str) -> None:
+    tab_header(what, *models)
     with gr.Row():
         with gr.Column():
             audio = audio_input("Audio")
@@ -99,12 +104,9 @@ def analysis_tab(family: str, models: tuple[str, ...], what: str, api_name: str)
 
 
 def recognize_tab() -> None:
-    gr.Markdown("Spoken keywords from a CNN over 1-s windows (35 Speech Commands words, plus silence and "
-                "unknown speech). Clips longer than a second are scanned, and each keyword found is marked "
-                "on the spectrogram.")
-    notice = model_notice("kws-cnn", "ctc-rnn")
-    if notice:
-        gr.Markdown(notice)
+    tab_header("Spoken keywords from a CNN over 1-s windows (35 Speech Commands words, plus silence and "
+               "unknown speech). Clips longer than a second are scanned, and each keyword found is marked "
+               "on the spectrogram.", "kws-cnn", "ctc-rnn")
     with gr.Row():
         with gr.Column():
             audio = audio_input("Speech")
@@ -116,15 +118,11 @@ def recognize_tab() -> None:
             timeline = gr.Image(label="Log-mel spectrogram and keywords over time", type="numpy", interactive=False)
             table = gr.Dataframe(headers=["start (s)", "end (s)", "keyword", "score"], label="Keywords found",
                                  interactive=False)
-    if hub.availability("kws-cnn") is None:
-        button.click(recognize_view, audio, [label, timeline, table], api_name="recognize")
-    else:
-        button.click(lambda p: spectrogram_view(p, "kws")[0], audio, timeline, api_name="speech_spectrogram")
+    button.click(recognize_view, audio, [label, timeline, table], api_name="recognize")
 
 
 def synthesis_tab(model: str, what: str) -> None:
-    gr.Markdown(what)
-    gr.Markdown(model_notice(model) or "")
+    tab_header(what, model)
 
 
 with gr.Blocks(title="neural_audio") as demo:

@@ -116,19 +116,25 @@ def recognize(source: Source, *, orig_sr: int | None = None, top_k: int = 5, thr
 
 
 def _segments(probs: np.ndarray, starts: np.ndarray, labels: list[str], keyword: np.ndarray, threshold: float,
-              duration: float) -> list[Segment]:
+              duration: float, min_windows: int = 2) -> list[Segment]:
     """Group consecutive windows that agree on a keyword. A word lies inside every window that
-    hears it whole, so the segment is the overlap of the first and the last such window."""
+    hears it whole, so the segment is the overlap of the first and the last such window. A word
+    fills several windows in a row; a single window is usually two half-words heard as one."""
     winners = probs.argmax(axis=1)
-    hits = [(i, int(c)) for i, c in enumerate(winners) if keyword[c] and probs[i, c] >= threshold]
-    segments, run = [], []
-    for i, c in hits + [(-1, -1)]:
-        if run and (c != run[-1][1] or i != run[-1][0] + 1):
-            first, last = starts[run[0][0]], starts[run[-1][0]]
-            lo, hi = (last, first + 1.0) if last < first + 1.0 else (first, last + 1.0)
-            score = max(float(probs[j, k]) for j, k in run)
-            segments.append(Segment(float(lo), float(min(hi, duration)), labels[run[0][1]], score))
-            run = []
-        if c >= 0:
-            run.append((i, c))
+    runs: list[list[int]] = []
+    for i, c in enumerate(winners):
+        if not keyword[c] or probs[i, c] < threshold:
+            continue
+        if runs and runs[-1][-1] == i - 1 and winners[runs[-1][-1]] == c:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    segments = []
+    for run in runs:
+        if len(run) < min(min_windows, len(starts)):
+            continue
+        first, last, label = starts[run[0]], starts[run[-1]], int(winners[run[0]])
+        lo, hi = (last, first + 1.0) if last < first + 1.0 else (first, last + 1.0)
+        score = float(probs[run, label].max())
+        segments.append(Segment(float(lo), float(min(hi, duration)), labels[label], score))
     return segments

@@ -18,10 +18,10 @@ OUT = Path("examples")
 SPEECH = [
     ("speech-yes", "flite:rms", "yes"),
     ("speech-no", "pico:en-GB", "no"),
-    ("speech-up", "flite:slt", "up"),
+    ("speech-up", "pico:en-GB", "up"),
     ("speech-seven", "pico:en-GB", "seven"),
     ("speech-marvin", "flite:rms", "marvin"),
-    ("speech-stop", "flite:slt", "stop"),
+    ("speech-stop", "pico:en-GB", "stop"),
 ]
 
 

@@ -85,7 +85,8 @@ def test_recognize_endpoint(client):
     assert label["label"] == "seven"
     assert label["confidences"][0]["label"] == "seven" and len(label["confidences"]) == 5
     assert Path(timeline).is_file()
-    assert table["data"] == []  # a 1-s clip has no timeline rows
+    [(start, end, word, score)] = table["data"]  # a clip under 1 s is one window: one row, the whole clip
+    assert (start, word) == (0.0, "seven") and 0.5 < end <= 1.0 and score > 0.5
 
 
 def test_recognize_endpoint_refuses_silence(client, tmp_path):

@@ -44,6 +44,8 @@ def test_segments_are_the_overlap_of_agreeing_windows():
     probs[20:23, LABELS.index(SILENCE)] = 0.0
     probs[25, 2] = 0.4  # "up" below the threshold: not reported
     probs[25, LABELS.index(SILENCE)] = 0.0
+    probs[15, 2] = 0.9  # "up" in one window alone: two half-words, not reported
+    probs[15, LABELS.index(SILENCE)] = 0.0
     keyword = np.array([label not in (SILENCE, UNKNOWN) for label in LABELS])
     segs = _segments(probs, starts, LABELS, keyword, threshold=0.5, duration=3.5)
     assert [(s.label, round(s.start, 2), round(s.end, 2)) for s in segs] == [("yes", 0.7, 1.2), ("no", 2.2, 3.0)]

@@ -218,6 +218,17 @@ def _pocketsphinx(dataset, words: list[str]) -> tuple[list[str], float]:
     return out, seconds / (len(dataset) * CLIP_SAMPLES / SAMPLE_RATE)
 
 
+def _persons(root: Path) -> dict[str, str]:
+    """speaker id -> "engine:person" from the builder's speakers.csv, if there is one."""
+    import csv
+
+    path = root / "speakers.csv"
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        return {row["speaker"]: f"{row['engine']}:{row['person']}" for row in csv.DictReader(f)}
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """Accuracy on the held-out-person test split, per class, confusion matrix, latency, and peers."""
     from PIL import Image
@@ -259,6 +270,12 @@ def evaluate(args: argparse.Namespace) -> int:
         "confusion_png": str(report / "confusion.png"),
         "confusion_matrix": {"labels": [labels[i] for i in present], "counts": confusion[np.ix_(present, present)].tolist()},
     }
+    persons = _persons(Path(args.data))
+    if persons:  # our builds record who each speaker is; Google's release does not
+        by_person: dict[str, list[bool]] = {}
+        for i in range(len(test)):
+            by_person.setdefault(persons.get(test.speaker(i), "?"), []).append(bool(predicted[i] == targets[i]))
+        results["per_person_accuracy"] = {p: round(float(np.mean(v)), 4) for p, v in sorted(by_person.items())}
     if "pocketsphinx" in (args.peers or []):
         words = [w for w in labels if w not in (SILENCE, UNKNOWN)]
         heard, rtf = _pocketsphinx(test, words)
