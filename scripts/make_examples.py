@@ -17,7 +17,7 @@ OUT = Path("examples")
 # (file stem, voice key, text)
 SPEECH = [
     ("speech-yes", "flite:rms", "yes"),
-    ("speech-no", "pico:en-GB", "no"),
+    ("speech-no", "piper:joe", "no"),
     ("speech-up", "pico:en-GB", "up"),
     ("speech-seven", "pico:en-GB", "seven"),
     ("speech-marvin", "flite:rms", "marvin"),

@@ -39,7 +39,7 @@ class KeywordCNN(nn.Module, PyTorchModelHubMixin):
     same accuracy. Each block after the stem halves the frame rate.
     """
 
-    def __init__(self, labels: list[str], channels: tuple[int, ...] = (48, 64, 96, 128), kernel: int = 7,
+    def __init__(self, labels: list[str], channels: tuple[int, ...] = (64, 96, 128, 144), kernel: int = 5,
                  dropout: float = 0.1, mel: dict | None = None):
         super().__init__()
         self.labels = list(labels)
