@@ -86,7 +86,7 @@ class MelInverse(nn.Module):
 
     def griffin_lim(self, magnitude: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """Linear magnitude (batch, n_fft // 2 + 1, frames) -> waveform (batch, samples)."""
-        n, hop = self.spec.n_fft, self.spec.hop_length
+        hop = self.spec.hop_length
         frames = magnitude.shape[-1]
         length = length or (frames - 1) * hop
         # Frames-major layout (batch, frames, bins) keeps every FFT on contiguous memory.
