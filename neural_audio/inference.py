@@ -111,8 +111,9 @@ def recognize(source: Source, *, orig_sr: int | None = None, top_k: int = 5, thr
     best = int(best_keyword.argmax()) if best_keyword.max() >= threshold else int(probs.max(axis=1).argmax())
     order = np.argsort(-probs[best])[:top_k]
     top = [(labels[i], float(probs[best, i])) for i in order]
-    return KeywordResult(top, _segments(probs, starts, labels, keyword, threshold, audio.size / SAMPLE_RATE),
-                         audio.size / SAMPLE_RATE, starts, probs, labels)
+    duration = audio.size / SAMPLE_RATE
+    return KeywordResult(top, _segments(probs, starts, labels, keyword, threshold, duration),
+                         duration, starts, probs, labels)
 
 
 def _segments(probs: np.ndarray, starts: np.ndarray, labels: list[str], keyword: np.ndarray, threshold: float,

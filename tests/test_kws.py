@@ -115,6 +115,6 @@ def test_training_augmentations_on_log_mel():
     assert torch.equal(warp_frequency(mel, g, 1.0, 1.0), mel)
     squeezed = warp_frequency(mel, g, 0.5, 0.5)
     assert torch.allclose(squeezed[0, :5, 0], torch.tensor([0.0, 0.5, 1.0, 1.5, 2.0]))
-    masked = spec_augment(mel, g, freq=7, time=12, masks=2)
+    masked = spec_augment(mel, g, freq_width=7, time_width=12, masks=2)
     assert masked.shape == mel.shape and (masked == 0).sum() > (mel == 0).sum()  # masks fill with the floor
     assert torch.equal(mel, torch.arange(40, dtype=torch.float32)[None, :, None].repeat(4, 1, 50))  # input untouched

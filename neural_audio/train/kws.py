@@ -82,12 +82,15 @@ def warp_frequency(mel: torch.Tensor, generator: torch.Generator, low: float = 0
             + mel.gather(1, hi.unsqueeze(-1).expand(expand)) * weight)
 
 
-def spec_augment(mel: torch.Tensor, generator: torch.Generator, freq: int = 7, time: int = 12, masks: int = 2):
-    """SpecAugment: zero ``masks`` random bands and frame spans per item (in place on a copy)."""
+def spec_augment(mel: torch.Tensor, generator: torch.Generator, freq_width: int = 7, time_width: int = 12,
+                 masks: int = 2):
+    """SpecAugment with masks drawn per item of a batch, filled with each item's floor; returns a copy.
+
+    ``neural_audio.data.augment.spec_augment`` masks one spectrogram (or a whole batch alike)."""
     mel = mel.clone()
     batch, n_mels, frames = mel.shape
     floor = mel.amin(dim=(1, 2), keepdim=True)
-    for size, width, axis in ((n_mels, freq, 1), (frames, time, 2)):
+    for size, width, axis in ((n_mels, freq_width, 1), (frames, time_width, 2)):
         for _ in range(masks):
             w = torch.randint(0, width + 1, (batch, 1, 1), generator=generator)
             start = (torch.rand(batch, 1, 1, generator=generator) * (size - w)).long()
