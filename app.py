@@ -125,6 +125,126 @@ def synthesis_tab(model: str, what: str) -> None:
     tab_header(what, model)
 
 
+def vae_call(fn, *args):
+    """Run a VAE inference function, turning a missing model or a bad setting into a message."""
+    try:
+        return fn(*args)
+    except hub.ModelNotAvailable as exc:
+        raise user_error(str(exc)) from None
+    except ValueError as exc:  # e.g. a slider value outside what the function accepts
+        raise user_error(str(exc)) from None
+
+
+def load_sound(path: str | None, name: str):
+    """A VAE input: loaded like any clip, and not silent (the VAE would only return silence)."""
+    from neural_audio.audio import is_silent
+
+    if not path:
+        raise user_error(f"No clip {name} yet: record or upload one first.")
+    audio = load_input(path)
+    if is_silent(audio):
+        raise user_error(f"Clip {name} is silent: there is nothing to reconstruct.")
+    return audio
+
+
+def encode_input(path: str | None, name: str):
+    from neural_audio.audio import SAMPLE_RATE
+    from neural_audio.synthesis import encode
+
+    return vae_call(lambda: encode(load_sound(path, name), orig_sr=SAMPLE_RATE))
+
+
+def as_output(result):
+    """A Synthesis as (audio player value, spectrogram picture)."""
+    from neural_audio.audio import SAMPLE_RATE
+    from neural_audio.plot import spectrogram_image
+
+    return (SAMPLE_RATE, result.pcm16()), spectrogram_image(result.log_mel)
+
+
+def vae_reconstruct_view(path_a: str | None, path_b: str | None):
+    """A (and B when given) -> A's reconstruction, input and output spectrograms, latent map."""
+    from neural_audio.plot import spectrogram_image, trajectory_image
+    from neural_audio.synthesis import decode, pca_2d
+
+    a = encode_input(path_a, "A")
+    encodings, names = [a], ["A"]
+    if path_b:
+        encodings.append(encode_input(path_b, "B"))
+        names.append("B")
+    audio, picture = as_output(vae_call(decode, a.latents, a.frames, a.samples))
+    latent_map = trajectory_image(pca_2d(*(e.latents for e in encodings)), names)
+    return audio, spectrogram_image(a.log_mel), picture, latent_map
+
+
+def vae_interpolate_view(path_a: str | None, path_b: str | None, alpha: float, mode: str):
+    from neural_audio.synthesis import interpolate
+
+    a, b = encode_input(path_a, "A"), encode_input(path_b, "B")
+    return as_output(vae_call(interpolate, a, b, float(alpha), mode))
+
+
+def vae_morph_view(path_a: str | None, path_b: str | None, mode: str):
+    from neural_audio.synthesis import morph
+
+    a, b = encode_input(path_a, "A"), encode_input(path_b, "B")
+    return as_output(vae_call(morph, a, b, mode))
+
+
+def vae_sample_view(seconds: float, temperature: float, seed: float | None):
+    from neural_audio.synthesis import sample
+
+    if seed is None:
+        raise user_error("Enter a whole number as the seed.")
+    return as_output(vae_call(sample, float(seconds), float(temperature), int(seed)))
+
+
+def vae_tab() -> None:
+    tab_header("A variational autoencoder squeezes each 32 ms of log-mel into a 32-number latent vector "
+               "and decodes it back; the spectrogram becomes sound again by fast Griffin-Lim. What survives "
+               "the round trip is what the latent keeps. With two clips you can walk between them in the "
+               "latent space, morph one into the other over time, and see both latent trajectories on a "
+               "2-D map (PCA).", "vae-mel")
+    with gr.Row():
+        clip_a, clip_b = audio_input("Clip A"), audio_input("Clip B (for interpolation and morph)")
+    pairs = [("note-flute.wav", "note-piano.wav"), ("speech-seven.wav", "speech-marvin.wav"),
+             ("drums.wav", "speech-stop.wav")]
+    if all((EXAMPLES / name).is_file() for pair in pairs for name in pair):
+        gr.Examples([[str(EXAMPLES / a), str(EXAMPLES / b)] for a, b in pairs], inputs=[clip_a, clip_b],
+                    label="Examples (A, B): held-out soundfont and voices")
+    button = gr.Button("Reconstruct A", variant="primary")
+    with gr.Row():
+        spec_in = gr.Image(label="Input A: log-mel", type="numpy", interactive=False)
+        spec_out = gr.Image(label="Reconstruction: log-mel", type="numpy", interactive=False)
+    with gr.Row():
+        recon = gr.Audio(label="Reconstruction of A", type="numpy", interactive=False)
+        latent_map = gr.Image(label="Latent trajectories (first two principal components)", type="numpy",
+                              interactive=False)
+    button.click(vae_reconstruct_view, [clip_a, clip_b], [recon, spec_in, spec_out, latent_map],
+                 api_name="vae_reconstruct")
+    with gr.Row():
+        alpha = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="alpha (0 = A, 1 = B)")
+        mode = gr.Radio(["linear", "spherical"], value="linear", label="Interpolation")
+    with gr.Row():
+        interp_button = gr.Button("Interpolate A -> B")
+        morph_button = gr.Button("Morph A into B over time")
+    with gr.Row():
+        mixed = gr.Audio(label="Interpolation / morph", type="numpy", interactive=False)
+        mixed_spec = gr.Image(label="Interpolation / morph: log-mel", type="numpy", interactive=False)
+    interp_button.click(vae_interpolate_view, [clip_a, clip_b, alpha, mode], [mixed, mixed_spec],
+                        api_name="vae_interpolate")
+    morph_button.click(vae_morph_view, [clip_a, clip_b, mode], [mixed, mixed_spec], api_name="vae_morph")
+    with gr.Row():
+        seconds = gr.Slider(0.5, 10.0, value=2.0, step=0.5, label="seconds")
+        temperature = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="temperature (prior std)")
+        seed = gr.Number(value=0, precision=0, label="seed")
+        sample_button = gr.Button("Sample from the prior")
+    with gr.Row():
+        sampled = gr.Audio(label="Sample", type="numpy", interactive=False)
+        sampled_spec = gr.Image(label="Sample: log-mel", type="numpy", interactive=False)
+    sample_button.click(vae_sample_view, [seconds, temperature, seed], [sampled, sampled_spec], api_name="vae_sample")
+
+
 with gr.Blocks(title="neural_audio") as demo:
     gr.Markdown(INTRO.format(limit=MAX_SECONDS))
     with gr.Tab("Recognize speech"):
@@ -136,7 +256,7 @@ with gr.Blocks(title="neural_audio") as demo:
     with gr.Tab("Generate (GAN)"):
         synthesis_tab("gan-digits", "Spoken digits zero to nine from a class-conditional GAN, with latent walks.")
     with gr.Tab("Reconstruct & interpolate (VAE)"):
-        synthesis_tab("vae-mel", "Reconstructions, latent interpolations and morphs from a VAE over log-mel frames.")
+        vae_tab()
 
 
 def warm_up() -> None:
@@ -145,7 +265,7 @@ def warm_up() -> None:
 
     from neural_audio.inference import log_mel
 
-    for family in ("kws", "tagger"):
+    for family in ("kws", "tagger", "vae"):
         log_mel(np.zeros(1600, np.float32), family)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Callable
 
 from . import __version__
@@ -56,6 +57,76 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return _emit(_per_file(args.files, lambda p: recognize(p, threshold=args.threshold).to_dict()), args.json, line)
 
 
+def _wav_target(out: str, files: list[str], stem: str, suffix: str) -> Path:
+    """``--out`` names the WAV itself for one input, else a folder of ``<stem>-<suffix>.wav`` files."""
+    target = Path(out)
+    if len(files) == 1 and target.suffix.lower() == ".wav":
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    return target / f"{Path(stem).stem}-{suffix}.wav"
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .audio import save
+    from .synthesis import reconstruct
+
+    def one(path: str) -> dict:
+        result = reconstruct(path)
+        out = _wav_target(args.out, args.files, path, "reconstruction")
+        save(out, result.audio)
+        return {"out": str(out), "duration": round(result.duration, 3), "latent_steps": len(result.latents),
+                "latent_dim": int(result.latents.shape[1])}
+
+    return _emit(_per_file(args.files, one), args.json, lambda r: f"{r['file']} -> {r['out']}")
+
+
+def cmd_interpolate(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from .audio import AudioError, save
+    from .synthesis import encode, interpolate, morph
+
+    if args.steps < 2:
+        print("error: --steps must be at least 2 (the two ends)", file=sys.stderr)
+        return 1
+    try:
+        a, b = encode(args.a), encode(args.b)
+    except AudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for i, alpha in enumerate(np.linspace(0.0, 1.0, args.steps)):
+        path = out / f"step-{i:02d}.wav"
+        save(path, interpolate(a, b, float(alpha), args.mode).audio)
+        results.append({"file": str(path), "alpha": round(float(alpha), 4)})
+    if args.morph:
+        path = out / "morph.wav"
+        save(path, morph(a, b, args.mode).audio)
+        results.append({"file": str(path), "alpha": "0->1"})
+    return _emit(results, args.json, lambda r: f"{r['file']}: alpha {r['alpha']}")
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .audio import save
+    from .synthesis import sample
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for seed in range(args.seed, args.seed + args.n):
+        path = out / f"sample-seed{seed}.wav"
+        try:
+            save(path, sample(args.seconds, args.temperature, seed).audio)
+        except ValueError as exc:  # seconds or temperature out of range
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        results.append({"file": str(path), "seed": seed, "seconds": args.seconds, "temperature": args.temperature})
+    return _emit(results, args.json, lambda r: f"{r['file']}")
+
+
 def _needs_model(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from .hub import model_class
@@ -91,8 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="minimum score of a keyword segment")
     files_command("transcribe", "transcript with word times (RNN + CTC)", _needs_model("ctc-rnn"))
     files_command("tag", "sound tags and events over time (CNN tagger)", _needs_model("tagger-cnn"))
-    p = files_command("reconstruct", "VAE reconstruction of a file", _needs_model("vae-mel"))
-    p.add_argument("--out", help="output WAV (one file) or folder")
+    p = files_command("reconstruct", "VAE reconstruction: what the latent trajectory keeps of a file", cmd_reconstruct)
+    p.add_argument("--out", default="reconstructions", help="output WAV (one input) or folder")
 
     p = sub.add_parser("generate", help="spoken digits from the GAN")
     p.add_argument("--label", default="random", help="zero..nine or random")
@@ -105,10 +176,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("interpolate", help="VAE latent interpolation between two files")
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--steps", type=int, default=5, help="number of sounds from A to B, both ends included")
+    p.add_argument("--mode", choices=["linear", "spherical"], default="linear")
+    p.add_argument("--morph", action="store_true", help="also write morph.wav, which turns from A into B over time")
     p.add_argument("--out", default="interpolation", help="output folder")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_needs_model("vae-mel"))
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("sample", help="VAE sounds decoded from random latents (the prior)")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--temperature", type=float, default=1.0, help="prior standard deviation")
+    p.add_argument("--n", type=int, default=1, help="number of clips (seeds seed .. seed + n - 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="samples", help="output folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sample)
 
     from .train.cli import configure as configure_training
 

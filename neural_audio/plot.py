@@ -68,3 +68,42 @@ def timeline_image(log_mel: np.ndarray, duration: float, spans: list[tuple[float
         draw.rectangle([x0, height + 2, x1, height + strip - 2], fill=(0x21, 0x91, 0x8C))
         draw.text((x0 + 3, height + 5), label, fill="white")
     return np.asarray(image)
+
+
+# Distinct, colour-blind-safe line colours (Okabe & Ito, 2008).
+_LINES = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167)]
+
+
+def trajectory_image(paths: list[np.ndarray], names: list[str], size: int = 360, pad: int = 24) -> np.ndarray:
+    """2-D paths (steps, 2), e.g. latent trajectories after PCA, as lines on one square RGB canvas.
+
+    A circle marks where each path starts and a square where it ends; the axes are shared, so
+    paths that sit close in the latent space sit close in the picture.
+    """
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    points = np.concatenate(paths) if paths else np.zeros((1, 2))
+    low, high = points.min(axis=0), points.max(axis=0)
+    span = float(np.max(high - low)) or 1.0
+    centre = (low + high) / 2
+
+    def to_pixels(p: np.ndarray) -> list[tuple[float, float]]:
+        xy = (p - centre) / span * (size - 2 * pad) + size / 2
+        return [(float(x), float(size - y)) for x, y in xy]
+
+    draw.line([(pad, size - pad), (size - pad, size - pad)], fill=(200, 200, 200))
+    draw.line([(pad, pad), (pad, size - pad)], fill=(200, 200, 200))
+    draw.text((size - pad - 30, size - pad + 4), "PC 1", fill="gray")
+    draw.text((2, pad - 14), "PC 2", fill="gray")
+    for k, (path, name) in enumerate(zip(paths, names)):
+        color = _LINES[k % len(_LINES)]
+        xy = to_pixels(path)
+        if len(xy) > 1:
+            draw.line(xy, fill=color, width=2)
+        (x0, y0), (x1, y1) = xy[0], xy[-1]
+        draw.ellipse([x0 - 5, y0 - 5, x0 + 5, y0 + 5], outline=color, width=2)
+        draw.rectangle([x1 - 4, y1 - 4, x1 + 4, y1 + 4], fill=color)
+        draw.text((pad + 6, 6 + 14 * k), f"{name} (o start, # end)", fill=color)
+    return np.asarray(image)

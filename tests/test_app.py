@@ -160,3 +160,66 @@ def test_in_a_real_browser(app_url, clip, tmp_path):
             expect(page.get_by_text("spoken-digit generator (GAN) ('gan-digits') has not been trained yet")).to_be_visible()
         finally:
             browser.close()
+
+
+def _wav(path: str) -> np.ndarray:
+    return sf.read(path, dtype="float32")[0]
+
+
+def test_vae_endpoints(client, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    a, b = handle_file(str(EXAMPLES / "speech-seven.wav")), handle_file(str(EXAMPLES / "speech-marvin.wav"))
+    audio, spec_in, spec_out, latent_map = client.predict(a, b, api_name="/vae_reconstruct")
+    seconds = sf.info(EXAMPLES / "speech-seven.wav").duration
+    assert sf.info(audio).samplerate == SR and sf.info(audio).duration == pytest.approx(seconds, abs=1e-3)
+    assert Image.open(spec_in).size == Image.open(spec_out).size  # input and output side by side, same scale
+    assert Image.open(latent_map).size == (360, 360)
+    start, _ = client.predict(a, b, 0.0, "spherical", api_name="/vae_interpolate")
+    np.testing.assert_array_equal(_wav(start), _wav(audio))  # alpha 0 is A's reconstruction
+    end, _ = client.predict(a, b, 1.0, "linear", api_name="/vae_interpolate")
+    assert sf.info(end).duration == pytest.approx(sf.info(EXAMPLES / "speech-marvin.wav").duration, abs=1e-3)
+    morph, _ = client.predict(a, b, "linear", api_name="/vae_morph")
+    assert sf.info(morph).duration == pytest.approx(max(seconds, sf.info(end).duration), abs=1e-3)
+    sample, picture = client.predict(1.5, 0.8, 3, api_name="/vae_sample")
+    assert sf.info(sample).duration == pytest.approx(1.5, abs=1e-3) and np.abs(_wav(sample)).max() > 0
+    again, _ = client.predict(1.5, 0.8, 3, api_name="/vae_sample")
+    np.testing.assert_array_equal(_wav(again), _wav(sample))
+
+
+def test_vae_endpoints_refuse_what_they_cannot_use(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    seven = handle_file(str(EXAMPLES / "speech-seven.wav"))
+    with pytest.raises(AppError, match="Clip A is silent"):
+        client.predict(handle_file(str(silent)), None, api_name="/vae_reconstruct")
+    with pytest.raises(AppError, match="No clip B yet"):
+        client.predict(seven, None, 0.5, "linear", api_name="/vae_interpolate")
+    with pytest.raises(AppError, match="seed"):
+        client.predict(2.0, 1.0, None, api_name="/vae_sample")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_vae_tab_in_a_real_browser(app_url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(app_url)
+            page.get_by_role("tab", name="Reconstruct & interpolate (VAE)").click()
+            panel = page.get_by_role("tabpanel")
+            panel.get_by_text("note-flute.wav").click()  # the first example pair fills A and B
+            panel.get_by_role("button", name="Reconstruct A").click()
+            # input and output spectrograms and the latent map
+            expect(panel.locator("img")).to_have_count(3, timeout=30_000)
+            panel.get_by_role("button", name="Morph A into B over time").click()
+            expect(panel.locator("img")).to_have_count(4, timeout=30_000)
+            page.screenshot(path=str(tmp_path / "vae.png"), full_page=True)
+        finally:
+            browser.close()

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import SR, tone
@@ -12,8 +13,10 @@ from conftest import SR, tone
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
+def run_cli(*args: str, checkpoints: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if checkpoints is not None:
+        env["NEURAL_AUDIO_CHECKPOINTS"] = str(checkpoints)
     return subprocess.run([sys.executable, "-m", "neural_audio", *args], capture_output=True, text=True,
                           env=env, timeout=120, cwd=ROOT)
 
@@ -22,7 +25,7 @@ def test_help_lists_every_subcommand():
     out = run_cli("--help")
     assert out.returncode == 0
     for command in ("inspect", "recognize", "transcribe", "tag", "generate", "reconstruct", "interpolate",
-                    "train", "evaluate", "data", "hub"):
+                    "sample", "train", "evaluate", "data", "hub"):
         assert f"    {command}" in out.stdout
 
 
@@ -55,7 +58,7 @@ def test_inspect_json_shape(tmp_path):
 def test_untrained_model_commands_say_so(tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(wav, tone(), SR)
-    for args in (["transcribe", str(wav), "--json"], ["generate", "--label", "seven"], ["train", "vae"]):
+    for args in (["transcribe", str(wav), "--json"], ["generate", "--label", "seven"], ["train", "gan"]):
         out = run_cli(*args)
         assert out.returncode == 2
         assert "has not been trained yet" in out.stderr and "Traceback" not in out.stderr
@@ -81,3 +84,56 @@ def test_recognize_json_shape(tmp_path):
     assert set(long_result["segments"][0]) == {"start", "end", "label", "score"}
     assert 0 <= long_result["segments"][0]["start"] < long_result["segments"][0]["end"] <= 2.5 + 1e-6 + 1
     assert "empty" in bad_result["error"]
+
+
+@pytest.fixture(scope="module")
+def tiny_vae(tmp_path_factory):
+    """A checkpoints/ folder holding a tiny random MelVAE: the CLI's shapes without the shipped weights."""
+    import torch
+
+    from neural_audio.models.vae import MelVAE
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    MelVAE(latent_dim=4, channels=16, dilations=(1,)).save_pretrained(root / "vae-mel")
+    return root
+
+
+def test_reconstruct_json_shape(tmp_path, tiny_vae):
+    a, b = tmp_path / "a.wav", tmp_path / "b.flac"
+    sf.write(a, tone(seconds=0.8), SR)
+    sf.write(b, tone(220.0, seconds=1.3, sr=22050), 22050)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    out = run_cli("reconstruct", str(a), str(b), str(bad), "--out", str(tmp_path / "out"), "--json",
+                  checkpoints=tiny_vae)
+    assert out.returncode == 1, out.stderr
+    ra, rb, rbad = json.loads(out.stdout)
+    assert set(ra) == {"file", "out", "duration", "latent_steps", "latent_dim"} and ra["latent_dim"] == 4
+    assert ra["out"] == str(tmp_path / "out" / "a-reconstruction.wav")
+    assert sf.info(ra["out"]).frames == int(0.8 * SR) and sf.info(rb["out"]).frames == int(1.3 * SR)
+    assert rb["latent_steps"] == -(-(int(1.3 * SR) // 256 + 1) // 2)
+    assert set(rbad) == {"file", "error"}
+    one = run_cli("reconstruct", str(a), "--out", str(tmp_path / "single.wav"), checkpoints=tiny_vae)
+    assert one.returncode == 0 and (tmp_path / "single.wav").is_file()
+
+
+def test_interpolate_and_sample_json_shape(tmp_path, tiny_vae):
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(a, tone(seconds=0.5), SR)
+    sf.write(b, tone(880.0, seconds=1.0), SR)
+    out = run_cli("interpolate", str(a), str(b), "--steps", "3", "--morph", "--mode", "spherical",
+                  "--out", str(tmp_path / "walk"), "--json", checkpoints=tiny_vae)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert [r["alpha"] for r in results] == [0.0, 0.5, 1.0, "0->1"]
+    lengths = [sf.info(r["file"]).frames for r in results]
+    assert lengths == [SR // 2, 3 * SR // 4, SR, SR]  # length moves from A's to B's; the morph has the longer
+    out = run_cli("interpolate", str(a), str(tmp_path / "missing.wav"), checkpoints=tiny_vae)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    out = run_cli("sample", "--n", "2", "--seconds", "0.5", "--seed", "7", "--out", str(tmp_path / "s"), "--json",
+                  checkpoints=tiny_vae)
+    assert out.returncode == 0, out.stderr
+    assert [(r["seed"], sf.info(r["file"]).frames) for r in json.loads(out.stdout)] == [(7, SR // 2), (8, SR // 2)]
+    out = run_cli("sample", "--seconds", "99", "--out", str(tmp_path / "s"), checkpoints=tiny_vae)
+    assert out.returncode == 1 and "seconds must be" in out.stderr

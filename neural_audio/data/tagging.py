@@ -53,7 +53,7 @@ def _phrase(rng: np.random.Generator, seconds: float, low: int, high: int) -> li
     return notes
 
 
-def _drum_pattern(rng: np.random.Generator, seconds: float) -> list[tuple[float, float, int, int]]:
+def drum_pattern(rng: np.random.Generator, seconds: float) -> list[tuple[float, float, int, int]]:
     step = 60.0 / rng.uniform(80, 140) / 2  # eighth notes
     kick, snare = rng.random(8) < 0.35, rng.random(8) < 0.3
     kick[0], snare[4] = True, True
@@ -119,7 +119,7 @@ class _Sources:
             return colored_noise(n, NOISE_COLORS[int(rng.integers(len(NOISE_COLORS)))], rng)
         font = self.fonts[int(rng.integers(len(self.fonts)))]
         if label == "drums":
-            return render_notes(font, 0, _drum_pattern(rng, seconds), seconds, bank=DRUM_BANK)
+            return render_notes(font, 0, drum_pattern(rng, seconds), seconds, bank=DRUM_BANK)
         if label in EFFECT_CLASSES:
             program = GM_EFFECTS[EFFECT_CLASSES[label]]
             if label == "gunshot":

@@ -8,8 +8,11 @@ import importlib
 # target -> (module with train(args) and evaluate(args), checkpoint name)
 TARGETS = {
     "kws": ("neural_audio.train.kws", "kws-cnn"),
+    "vae": ("neural_audio.train.vae", "vae-mel"),
 }
-PLANNED = {"ctc": "ctc-rnn", "tagger": "tagger-cnn", "gan": "gan-digits", "vae": "vae-mel"}
+PLANNED = {"ctc": "ctc-rnn", "tagger": "tagger-cnn", "gan": "gan-digits"}
+# Targets that learn from several dataset folders, with the folders used when none are given.
+DEFAULT_DATA = {"vae": ["data/nsynth", "data/connected_words"]}
 
 
 def _call(target: str, verb: str):
@@ -51,13 +54,50 @@ def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test clips")
 
 
-OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options}
+def _vae_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--work", default="runs/vae", help="log-mel cache, resumable state, logs and the best model")
+    p.add_argument("--out", default="checkpoints/vae-mel", help="where the final model is saved")
+    p.add_argument("--steps", type=int, default=8000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--crop", type=int, default=80, help="mel frames per training example (80 = 1.3 s)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--warmup", type=int, default=300, help="learning-rate warm-up steps")
+    p.add_argument("--latent-dim", type=int, default=32)
+    p.add_argument("--channels", type=int, default=192)
+    p.add_argument("--stride", type=int, default=2, help="mel frames per latent step")
+    p.add_argument("--beta", type=float, default=0.05, help="KL weight, in nats per log-mel value")
+    p.add_argument("--kl-warmup", type=float, default=0.25, help="share of the steps over which beta ramps up")
+    p.add_argument("--free-bits", type=float, default=0.1, help="KL floor per latent dimension and step, nats")
+    p.add_argument("--gain", type=float, default=2.0, help="random level change range, nats of log-mel")
+    p.add_argument("--share-instruments", type=float, default=0.45)
+    p.add_argument("--share-drums", type=float, default=0.15)
+    p.add_argument("--share-speech", type=float, default=0.4)
+    p.add_argument("--drums", type=int, default=1200, help="drum patterns to render for training")
+    p.add_argument("--limit", type=int, default=None, help="use at most this many clips per dataset")
+    p.add_argument("--eval-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _vae_evaluate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="vae-mel", help="checkpoint name or folder")
+    p.add_argument("--clips", type=int, default=200, help="held-out clips per source")
+    p.add_argument("--pairs", type=int, default=20, help="clip pairs for the interpolation measure")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for the speed measure")
+
+
+OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options,
+           ("vae", "train"): _vae_train_options, ("vae", "evaluate"): _vae_evaluate_options}
 
 
 def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:
     for target in TARGETS:
         p = subparsers.add_parser(target, help=f"{verb} the {TARGETS[target][1]} model")
-        p.add_argument("--data", required=True, help="dataset folder (see `python -m neural_audio data`)")
+        if target in DEFAULT_DATA:
+            p.add_argument("--data", nargs="+", default=DEFAULT_DATA[target],
+                           help=f"dataset folders (default: {' '.join(DEFAULT_DATA[target])})")
+        else:
+            p.add_argument("--data", required=True, help="dataset folder (see `python -m neural_audio data`)")
         p.add_argument("--json", action="store_true", help="print the results as JSON")
         OPTIONS[(target, verb)](p)
         p.set_defaults(func=_call(target, verb))
