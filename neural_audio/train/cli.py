@@ -8,8 +8,9 @@ import importlib
 # target -> (module with train(args) and evaluate(args), checkpoint name)
 TARGETS = {
     "kws": ("neural_audio.train.kws", "kws-cnn"),
+    "tagger": ("neural_audio.train.tagger", "tagger-cnn"),
 }
-PLANNED = {"ctc": "ctc-rnn", "tagger": "tagger-cnn", "gan": "gan-digits", "vae": "vae-mel"}
+PLANNED = {"ctc": "ctc-rnn", "gan": "gan-digits", "vae": "vae-mel"}
 
 
 def _call(target: str, verb: str):
@@ -51,7 +52,38 @@ def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test clips")
 
 
-OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options}
+def _tagger_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--work", default="runs/tagger", help="resumable state, logs")
+    p.add_argument("--out", default="checkpoints/tagger-cnn", help="where the final model is saved")
+    p.add_argument("--cache", default="runs/tagger-features", help="log-mel of every clip, computed once")
+    p.add_argument("--epochs", type=int, default=24)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--stem", type=int, nargs="+", default=[16, 32, 64], help="2-D stage widths")
+    p.add_argument("--channels", type=int, default=256, help="temporal block width")
+    p.add_argument("--blocks", type=int, default=3, help="residual temporal blocks")
+    p.add_argument("--kernel", type=int, default=5, help="temporal kernel size")
+    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--crop-frames", type=int, default=200, help="random window of each clip per step (4 s)")
+    p.add_argument("--p-mix", type=float, default=0.5, help="share of clips mixed with another clip")
+    p.add_argument("--frame-weight", type=float, default=1.0, help="weight of the frame-level (event) loss")
+    p.add_argument("--valid", type=int, default=400, help="train clips set aside to watch for over-fitting")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _tagger_evaluate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tagger-cnn", help="checkpoint name or folder")
+    p.add_argument("--cache", default="runs/tagger-features", help="log-mel of every clip, computed once")
+    p.add_argument("--report", default="runs/tagger-eval", help="folder for results.json")
+    p.add_argument("--threshold", type=float, default=0.5, help="frame probability that starts an event")
+    p.add_argument("--peers", nargs="*", default=["mfcc"], help="peer taggers to run side by side")
+    p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test clips")
+
+
+OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options,
+           ("tagger", "train"): _tagger_train_options, ("tagger", "evaluate"): _tagger_evaluate_options}
 
 
 def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:
