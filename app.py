@@ -79,6 +79,23 @@ def recognize_view(path: str | None):
     return dict(result.top), timeline_image(log_mel(audio, "kws"), result.duration, spans), rows
 
 
+def tag_view(path: str | None):
+    """Sound tags: clip scores, a heat-map of frame probabilities over time, the events found."""
+    from neural_audio.audio import SAMPLE_RATE, is_silent
+    from neural_audio.inference import tag
+    from neural_audio.plot import activity_image
+
+    audio = load_input(path)
+    if is_silent(audio):
+        raise user_error("The recording is silent: nothing to tag. Check the microphone and try again.")
+    try:
+        result = tag(audio, orig_sr=SAMPLE_RATE)
+    except hub.ModelNotAvailable as exc:
+        raise user_error(str(exc)) from None
+    rows = [[e.label, round(e.start, 2), round(e.end, 2)] for e in result.events]
+    return result.tags, activity_image(result.probabilities, result.labels, result.duration), rows
+
+
 def audio_input(label: str) -> gr.Audio:
     return gr.Audio(sources=["upload", "microphone"], type="filepath", label=label)
 
@@ -121,6 +138,22 @@ def recognize_tab() -> None:
     button.click(recognize_view, audio, [label, timeline, table], api_name="recognize")
 
 
+def tag_tab() -> None:
+    tab_header("Sound tags with scores, and a timeline of sound events, from a CNN tagger over 20 classes "
+               "(speech, instruments, drums, sound effects, sirens, beeps, noise).", "tagger-cnn")
+    with gr.Row():
+        with gr.Column():
+            audio = audio_input("Audio")
+            button = gr.Button("Tag", variant="primary")
+            if EXAMPLES.is_dir():
+                gr.Examples(sorted(str(p) for p in EXAMPLES.glob("tagging-*.wav")), inputs=audio)
+        with gr.Column():
+            label = gr.Label(num_top_classes=5, label="Tags (whole clip)")
+            timeline = gr.Image(label="Probability of each class over time", type="numpy", interactive=False)
+            table = gr.Dataframe(headers=["sound", "start (s)", "end (s)"], label="Sound events", interactive=False)
+    button.click(tag_view, audio, [label, timeline, table], api_name="tag")
+
+
 def synthesis_tab(model: str, what: str) -> None:
     tab_header(what, model)
 
@@ -130,9 +163,7 @@ with gr.Blocks(title="neural_audio") as demo:
     with gr.Tab("Recognize speech"):
         recognize_tab()
     with gr.Tab("Tag sounds"):
-        analysis_tab("tagger", ("tagger-cnn",),
-                     "Sound tags with scores and a timeline of sound events from a CNN tagger.",
-                     api_name="tagger_spectrogram")
+        tag_tab()
     with gr.Tab("Generate (GAN)"):
         synthesis_tab("gan-digits", "Spoken digits zero to nine from a class-conditional GAN, with latent walks.")
     with gr.Tab("Reconstruct & interpolate (VAE)"):
