@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_folder
 from ..models.tagger import SoundTagger, linear_softmax_pool
-from .common import CsvLog, cosine_lr, load_state, save_state, set_threads
+from .common import CsvLog, cosine_lr, latency_ms, load_state, save_state, set_threads
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -272,22 +272,6 @@ def mfcc_baseline(train: dict, test: dict) -> dict:
                      "one-vs-rest scikit-learn LogisticRegression (C=1)", "wall_s": round(time.perf_counter() - started, 1)}
 
 
-def _latency_ms(model: SoundTagger, seconds: float = 10.0, repeats: int = 50) -> float:
-    """Median wall time to tag ``seconds`` of audio, front end included, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x = torch.randn(1, int(seconds * SAMPLE_RATE)) * 0.1
-    times = []
-    with torch.no_grad():
-        for i in range(repeats + 5):
-            start = time.perf_counter()
-            model(x)
-            if i >= 5:
-                times.append(time.perf_counter() - start)
-    torch.set_num_threads(threads)
-    return float(np.median(times) * 1e3)
-
-
 # Real recordings DATA.md reserves for evaluation, where Debian installs them: (folder, what is in them).
 RESERVED = [
     ("/usr/share/asterisk/moh", "music (asterisk-moh-opsound-wav)"),
@@ -359,7 +343,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "event_setup": f"hysteresis {args.threshold}/{0.6 * args.threshold:.2f}, gaps < 0.3 s merged, events "
                        "< 0.2 s dropped; onset collar 0.2 s, offset collar max(0.2 s, 20 % of the length)",
         "parameters": sum(p.numel() for p in model.parameters()),
-        "latency_ms_per_10s_1_thread": round(_latency_ms(model), 2),
+        "latency_ms_per_10s_1_thread": round(latency_ms(model, 10 * SAMPLE_RATE, repeats=50), 2),
         "real_time_factor_batched_from_cached_log_mel": round(seconds / (len(test["fnames"]) * duration), 6),
     }
     if "mfcc" in (args.peers or []):
