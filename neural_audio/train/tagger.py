@@ -274,14 +274,14 @@ def mfcc_baseline(train: dict, test: dict) -> dict:
 
 # Real recordings DATA.md reserves for evaluation, where Debian installs them: (folder, what is in them).
 RESERVED = [
-    ("/usr/share/asterisk/moh", "music (asterisk-moh-opsound-wav)"),
-    ("/usr/share/asterisk/sounds/en", "speech prompts (asterisk-core-sounds-en-wav)"),
+    ("/usr/share/asterisk/moh", "music, 8 kHz (asterisk-moh-opsound-wav)"),
+    ("/usr/share/asterisk/sounds/en_US_f_Allison", "speech prompts, 8 kHz (asterisk-core-sounds-en-wav)"),
     ("/usr/share/sounds/freedesktop/stereo", "desktop sounds (sound-theme-freedesktop)"),
     ("/usr/share/sounds/alsa", "speaker-test voice and noise (alsa-utils)"),
 ]
 
 
-def reserved_recordings(model: SoundTagger, per_folder: int = 12) -> dict:
+def reserved_recordings(model: SoundTagger, per_folder: int = 20) -> dict:
     """Top tags of the real recordings that are on this machine: reported, never used to train or tune."""
     from ..audio import AudioError
     from ..inference import tag
@@ -300,7 +300,11 @@ def reserved_recordings(model: SoundTagger, per_folder: int = 12) -> dict:
                 tagged[path.name] = {"error": str(exc)}
                 continue
             tagged[path.name] = {label: round(score, 3) for label, score in list(result.tags.items())[:3]}
-        report[folder] = {"what": what, "found": True, "files": len(files), "top_tags": tagged}
+        top = [next(iter(t)) for t in tagged.values() if "error" not in t]
+        report[folder] = {"what": what, "found": True, "files": len(files), "tagged": len(tagged),
+                          "top_tag_counts": {label: top.count(label) for label in sorted(set(top), key=top.count,
+                                                                                         reverse=True)},
+                          "top_tags": tagged}
     return report
 
 
