@@ -52,15 +52,6 @@ def load_input(path: str | None):
         raise user_error(str(exc)) from None
 
 
-def spectrogram_view(path: str | None, family: str):
-    """Input audio -> (log-mel picture, summary)."""
-    from neural_audio.inference import log_mel, summarize
-    from neural_audio.plot import spectrogram_image
-
-    audio = load_input(path)
-    return spectrogram_image(log_mel(audio, family)), summarize(audio).to_dict()
-
-
 def run_model(path: str | None, infer, verb: str):
     """(audio, ``infer(audio, orig_sr=...)``) for a non-silent input, or a gr.Error a person can act on."""
     from neural_audio.audio import SAMPLE_RATE, is_silent
@@ -105,18 +96,6 @@ def tab_header(what: str, *models: str) -> None:
     notice = model_notice(*models)
     if notice:
         gr.Markdown(notice)
-
-
-def analysis_tab(family: str, models: tuple[str, ...], what: str, api_name: str) -> None:
-    tab_header(what, *models)
-    with gr.Row():
-        with gr.Column():
-            audio = audio_input("Audio")
-            button = gr.Button("Analyze", variant="primary")
-        with gr.Column():
-            image = gr.Image(label="Log-mel spectrogram (what the model sees)", type="numpy", interactive=False)
-            summary = gr.JSON(label="Input")
-    button.click(lambda p: spectrogram_view(p, family), audio, [image, summary], api_name=api_name)
 
 
 def labels_over_time(view, api_name: str, *, source: str, button: str, examples: str, label: str, image: str,
