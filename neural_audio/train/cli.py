@@ -67,6 +67,8 @@ def _tagger_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.2)
     p.add_argument("--crop-frames", type=int, default=200, help="random window of each clip per step (4 s)")
     p.add_argument("--p-mix", type=float, default=0.5, help="share of clips mixed with another clip")
+    p.add_argument("--eq-db", type=float, default=6.0, help="largest gain of the random EQ over the mel bands")
+    p.add_argument("--warp", type=float, default=0.1, help="frequency warp of 1 +- this factor")
     p.add_argument("--frame-weight", type=float, default=1.0, help="weight of the frame-level (event) loss")
     p.add_argument("--valid", type=int, default=400, help="train clips set aside to watch for over-fitting")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")

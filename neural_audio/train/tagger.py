@@ -211,8 +211,9 @@ def train(args: argparse.Namespace) -> int:
             with torch.no_grad():
                 x, active = crop(mel[idx].float(), frames[idx], args.crop_frames, generator)
                 x, active = mix_sources(x, active, generator, p=args.p_mix)
-                x = random_eq(random_gain(x, generator), generator)
-                x = spec_augment(warp_frequency(x, generator, 0.9, 1.1), generator, freq_width=8, time_width=20)
+                x = random_eq(random_gain(x, generator), generator, db=args.eq_db)
+                x = warp_frequency(x, generator, 1 - args.warp, 1 + args.warp)
+                x = spec_augment(x, generator, freq_width=8, time_width=20)
                 target_frames = frame_targets(active, model.time_stride)
                 target_clip = active.amax(-1).float()
             logits = model.frame_logits(x)
