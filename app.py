@@ -52,31 +52,38 @@ def load_input(path: str | None):
         raise user_error(str(exc)) from None
 
 
-def spectrogram_view(path: str | None, family: str):
-    """Input audio -> (log-mel picture, summary)."""
-    from neural_audio.inference import log_mel, summarize
-    from neural_audio.plot import spectrogram_image
+def run_model(path: str | None, infer, verb: str):
+    """(audio, ``infer(audio, orig_sr=...)``) for a non-silent input, or a gr.Error a person can act on."""
+    from neural_audio.audio import SAMPLE_RATE, is_silent
 
     audio = load_input(path)
-    return spectrogram_image(log_mel(audio, family)), summarize(audio).to_dict()
+    if is_silent(audio):
+        raise user_error(f"The recording is silent: nothing to {verb}. Check the microphone and try again.")
+    try:
+        return audio, infer(audio, orig_sr=SAMPLE_RATE)
+    except hub.ModelNotAvailable as exc:  # e.g. first run offline, before the checkpoint is downloaded
+        raise user_error(str(exc)) from None
 
 
 def recognize_view(path: str | None):
     """Keywords: top-5 of the best 1-s window, spectrogram with the keyword timeline, segment table."""
-    from neural_audio.audio import SAMPLE_RATE, is_silent
     from neural_audio.inference import log_mel, recognize
     from neural_audio.plot import timeline_image
 
-    audio = load_input(path)
-    if is_silent(audio):
-        raise user_error("The recording is silent: nothing to recognise. Check the microphone and try again.")
-    try:
-        result = recognize(audio, orig_sr=SAMPLE_RATE)
-    except hub.ModelNotAvailable as exc:  # e.g. first run offline, before the checkpoint is downloaded
-        raise user_error(str(exc)) from None
+    audio, result = run_model(path, recognize, "recognise")
     spans = [(s.start, s.end, s.label) for s in result.segments]
     rows = [[round(s.start, 2), round(s.end, 2), s.label, round(s.score, 3)] for s in result.segments]
     return dict(result.top), timeline_image(log_mel(audio, "kws"), result.duration, spans), rows
+
+
+def tag_view(path: str | None):
+    """Sound tags: clip scores, a heat-map of frame probabilities over time, the events found."""
+    from neural_audio.inference import tag
+    from neural_audio.plot import activity_image
+
+    _, result = run_model(path, tag, "tag")
+    rows = [[e.label, round(e.start, 2), round(e.end, 2)] for e in result.events]
+    return result.tags, activity_image(result.probabilities, result.labels, result.duration), rows
 
 
 def audio_input(label: str) -> gr.Audio:
@@ -91,34 +98,37 @@ def tab_header(what: str, *models: str) -> None:
         gr.Markdown(notice)
 
 
-def analysis_tab(family: str, models: tuple[str, ...], what: str, api_name: str) -> None:
-    tab_header(what, *models)
+def labels_over_time(view, api_name: str, *, source: str, button: str, examples: str, label: str, image: str,
+                     headers: list[str], table: str) -> None:
+    """Audio in; top labels, a picture over time and a table of what was found."""
     with gr.Row():
         with gr.Column():
-            audio = audio_input("Audio")
-            button = gr.Button("Analyze", variant="primary")
+            audio = audio_input(source)
+            run = gr.Button(button, variant="primary")
+            if EXAMPLES.is_dir():
+                gr.Examples(sorted(str(p) for p in EXAMPLES.glob(examples)), inputs=audio)
         with gr.Column():
-            image = gr.Image(label="Log-mel spectrogram (what the model sees)", type="numpy", interactive=False)
-            summary = gr.JSON(label="Input")
-    button.click(lambda p: spectrogram_view(p, family), audio, [image, summary], api_name=api_name)
+            outputs = [gr.Label(num_top_classes=5, label=label),
+                       gr.Image(label=image, type="numpy", interactive=False),
+                       gr.Dataframe(headers=headers, label=table, interactive=False)]
+    run.click(view, audio, outputs, api_name=api_name)
 
 
 def recognize_tab() -> None:
     tab_header("Spoken keywords from a CNN over 1-s windows (35 Speech Commands words, plus silence and "
                "unknown speech). Clips longer than a second are scanned, and each keyword found is marked "
                "on the spectrogram.", "kws-cnn", "ctc-rnn")
-    with gr.Row():
-        with gr.Column():
-            audio = audio_input("Speech")
-            button = gr.Button("Recognize", variant="primary")
-            if EXAMPLES.is_dir():
-                gr.Examples(sorted(str(p) for p in EXAMPLES.glob("speech-*.wav")), inputs=audio)
-        with gr.Column():
-            label = gr.Label(num_top_classes=5, label="Keyword (best 1-s window)")
-            timeline = gr.Image(label="Log-mel spectrogram and keywords over time", type="numpy", interactive=False)
-            table = gr.Dataframe(headers=["start (s)", "end (s)", "keyword", "score"], label="Keywords found",
-                                 interactive=False)
-    button.click(recognize_view, audio, [label, timeline, table], api_name="recognize")
+    labels_over_time(recognize_view, "recognize", source="Speech", button="Recognize", examples="speech-*.wav",
+                     label="Keyword (best 1-s window)", image="Log-mel spectrogram and keywords over time",
+                     headers=["start (s)", "end (s)", "keyword", "score"], table="Keywords found")
+
+
+def tag_tab() -> None:
+    tab_header("Sound tags with scores, and a timeline of sound events, from a CNN tagger over 20 classes "
+               "(speech, instruments, drums, sound effects, sirens, beeps, noise).", "tagger-cnn")
+    labels_over_time(tag_view, "tag", source="Audio", button="Tag", examples="tagging-*.wav",
+                     label="Tags (whole clip)", image="Probability of each class over time",
+                     headers=["sound", "start (s)", "end (s)"], table="Sound events")
 
 
 def synthesis_tab(model: str, what: str) -> None:
@@ -250,9 +260,7 @@ with gr.Blocks(title="neural_audio") as demo:
     with gr.Tab("Recognize speech"):
         recognize_tab()
     with gr.Tab("Tag sounds"):
-        analysis_tab("tagger", ("tagger-cnn",),
-                     "Sound tags with scores and a timeline of sound events from a CNN tagger.",
-                     api_name="tagger_spectrogram")
+        tag_tab()
     with gr.Tab("Generate (GAN)"):
         synthesis_tab("gan-digits", "Spoken digits zero to nine from a class-conditional GAN, with latent walks.")
     with gr.Tab("Reconstruct & interpolate (VAE)"):

@@ -57,6 +57,17 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     return _emit(_per_file(args.files, lambda p: recognize(p, threshold=args.threshold).to_dict()), args.json, line)
 
 
+def cmd_tag(args: argparse.Namespace) -> int:
+    from .inference import tag
+
+    def line(r: dict) -> str:
+        best = ", ".join(f"{label} {score:.2f}" for label, score in list(r["tags"].items())[:3])
+        found = " ".join(f"{e['label']}@{e['start']:.2f}-{e['end']:.2f}s" for e in r["events"])
+        return f"{r['file']}: {best} | events: {found or 'none'}"
+
+    return _emit(_per_file(args.files, lambda p: tag(p, threshold=args.threshold).to_dict()), args.json, line)
+
+
 def _wav_target(out: str, files: list[str], stem: str, suffix: str) -> Path:
     """``--out`` names the WAV itself for one input, else a folder of ``<stem>-<suffix>.wav`` files."""
     target = Path(out)
@@ -161,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = files_command("recognize", "spoken keywords (CNN), with a timeline for clips over 1 s", cmd_recognize)
     p.add_argument("--threshold", type=float, default=0.5, help="minimum score of a keyword segment")
     files_command("transcribe", "transcript with word times (RNN + CTC)", _needs_model("ctc-rnn"))
-    files_command("tag", "sound tags and events over time (CNN tagger)", _needs_model("tagger-cnn"))
+    p = files_command("tag", "sound tags and events over time (CNN tagger)", cmd_tag)
+    p.add_argument("--threshold", type=float, default=0.5, help="frame probability that starts an event")
     p = files_command("reconstruct", "VAE reconstruction: what the latent trajectory keeps of a file", cmd_reconstruct)
     p.add_argument("--out", default="reconstructions", help="output WAV (one input) or folder")
 

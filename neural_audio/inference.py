@@ -144,3 +144,85 @@ def _segments(probs: np.ndarray, starts: np.ndarray, labels: list[str], keyword:
         score = float(probs[run, label].max())
         segments.append(Segment(float(lo), float(min(hi, duration)), labels[label], score))
     return segments
+
+
+@dataclass
+class Event:
+    """A sound event: one label from ``start`` to ``end`` seconds."""
+
+    label: str
+    start: float
+    end: float
+
+
+def detect_events(probs: np.ndarray, labels: list[str], frame_seconds: float, duration: float,
+                  high: float = 0.5, low: float = 0.3, max_gap: float = 0.3, min_length: float = 0.2) -> list[Event]:
+    """Events from frame probabilities (labels, frames), frame ``i`` centred at ``i * frame_seconds``.
+
+    Hysteresis: an event starts where a class reaches ``high`` and lasts while it stays above ``low``,
+    so a flickering score neither splits one sound nor starts a false one. Events of a class less than
+    ``max_gap`` apart are one event (the annotations count a sound's own pauses as part of it); events
+    shorter than ``min_length`` are dropped. Sorted by start time.
+    """
+    events = []
+    for c, p in enumerate(np.asarray(probs)):
+        spans, i, n = [], 0, len(p)
+        while i < n:
+            if p[i] < high:
+                i += 1
+                continue
+            a = i
+            while a > 0 and p[a - 1] >= low:
+                a -= 1
+            b = i
+            while b + 1 < n and p[b + 1] >= low:
+                b += 1
+            start, end = max(0.0, (a - 0.5) * frame_seconds), min(duration, (b + 0.5) * frame_seconds)
+            if spans and start - spans[-1][1] < max_gap:
+                spans[-1][1] = end
+            else:
+                spans.append([start, end])
+            i = b + 1
+        events += [Event(labels[c], s, e) for s, e in spans if e - s >= min_length]
+    return sorted(events, key=lambda e: (e.start, e.label))
+
+
+@dataclass
+class TagResult:
+    """Clip-level tag scores, frame-level probabilities over time, and the events they imply."""
+
+    tags: dict[str, float]  # label -> clip score, best first
+    events: list[Event]
+    duration: float
+    frame_seconds: float
+    probabilities: np.ndarray  # (labels, frames), frame i centred at i * frame_seconds
+    labels: list[str]
+
+    def to_dict(self) -> dict:
+        return {"tags": {label: round(score, 4) for label, score in self.tags.items()},
+                "events": [{"label": e.label, "start": round(e.start, 3), "end": round(e.end, 3)} for e in self.events]}
+
+
+def tag(source: Source, *, orig_sr: int | None = None, threshold: float = 0.5, model=None) -> TagResult:
+    """Sound tags and events in a recording of any length with the shipped SoundTagger.
+
+    ``threshold`` is the frame probability at which an event starts (it continues down to 0.6 of it).
+    """
+    import torch
+
+    from .hub import cached_model
+
+    model = model or cached_model("tagger-cnn")
+    audio = load(source, orig_sr=orig_sr)
+    with torch.no_grad():
+        mel = model.front(torch.from_numpy(audio))[None]
+        clip, frames = model.forward_mel(mel)
+        # Back to the front end's frame rate: finer event edges and timeline (linear, frame centres aligned).
+        frames = torch.nn.functional.interpolate(frames, size=mel.shape[-1], mode="linear", align_corners=False)
+    clip, frames = clip[0].numpy(), frames[0].numpy()
+    labels = list(model.labels)
+    duration = audio.size / SAMPLE_RATE
+    frame_seconds = 1 / model.mel_spec.frames_per_second
+    order = np.argsort(-clip)
+    events = detect_events(frames, labels, frame_seconds, duration, high=threshold, low=0.6 * threshold)
+    return TagResult({labels[i]: float(clip[i]) for i in order}, events, duration, frame_seconds, frames, labels)

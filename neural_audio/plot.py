@@ -70,6 +70,27 @@ def timeline_image(log_mel: np.ndarray, duration: float, spans: list[tuple[float
     return np.asarray(image)
 
 
+def activity_image(probabilities: np.ndarray, labels: list[str], duration: float, row: int = 14,
+                   width: int = 600) -> np.ndarray:
+    """Frame probabilities (labels, frames) as a heat-map, one labelled row per class, a tick each second."""
+    from PIL import Image, ImageDraw
+
+    margin, axis = 8 * max(len(label) for label in labels) + 10, 16
+    grid = Image.fromarray(colorize(probabilities).repeat(row, axis=0)).resize(
+        (width, row * len(labels)), Image.Resampling.NEAREST)
+    image = Image.new("RGB", (margin + width, row * len(labels) + axis), "white")
+    image.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(image)
+    for i, label in enumerate(labels):
+        draw.text((4, i * row + 1), label, fill="black")
+    step = max(1, int(np.ceil(duration / 12)))  # at most a dozen ticks
+    for second in range(0, int(duration) + 1, step):
+        x = margin + int(second / max(duration, 1e-6) * (width - 1))
+        draw.line([x, row * len(labels), x, row * len(labels) + 4], fill="black")
+        draw.text((min(x + 2, margin + width - 20), row * len(labels) + 3), f"{second}s", fill="black")
+    return np.asarray(image)
+
+
 # Distinct, colour-blind-safe line colours (Okabe & Ito, 2008).
 _LINES = [(0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167)]
 

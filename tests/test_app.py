@@ -1,6 +1,7 @@
 """The demo as users meet it: app.py served on 127.0.0.1, driven by gradio_client and a real browser."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import SR, tone
+from conftest import SR
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -59,22 +60,6 @@ def client(app_url):
     return Client(app_url, verbose=False)
 
 
-@pytest.fixture
-def clip(tmp_path):
-    path = tmp_path / "tone.wav"
-    sf.write(path, np.concatenate([tone(seconds=1.0), np.zeros(SR // 2, np.float32)]), SR)
-    return path
-
-
-def test_spectrogram_endpoint(client, clip):
-    from gradio_client import handle_file
-    from PIL import Image
-
-    image, summary = client.predict(handle_file(str(clip)), api_name="/tagger_spectrogram")
-    assert summary == {"duration": 1.5, "peak_dbfs": -6.021, "rms_dbfs": summary["rms_dbfs"], "silent": False}
-    assert Image.open(image).size[1] == 3 * 64  # three pixel rows per mel band
-
-
 EXAMPLES = ROOT / "examples"
 
 
@@ -87,6 +72,28 @@ def test_recognize_endpoint(client):
     assert Path(timeline).is_file()
     [(start, end, word, score)] = table["data"]  # a clip under 1 s is one window: one row, the whole clip
     assert (start, word) == (0.0, "seven") and 0.5 < end <= 1.0 and score > 0.5
+
+
+def test_tag_endpoint(client):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    label, heatmap, table = client.predict(handle_file(str(EXAMPLES / "tagging-speech-siren.wav")), api_name="/tag")
+    assert {c["label"] for c in label["confidences"][:2]} == {"speech", "siren"} and len(label["confidences"]) == 5
+    assert Image.open(heatmap).size[1] == 14 * 20 + 16  # one row per class, then the time axis
+    assert table["headers"] == ["sound", "start (s)", "end (s)"]
+    events = {row[0]: (row[1], row[2]) for row in table["data"]}
+    assert abs(events["speech"][0] - 0.4) < 0.3 and abs(events["siren"][0] - 3.2) < 0.3
+
+
+def test_tag_endpoint_refuses_silence(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    with pytest.raises(AppError, match="silent: nothing to tag"):
+        client.predict(handle_file(str(silent)), api_name="/tag")
 
 
 def test_recognize_endpoint_refuses_silence(client, tmp_path):
@@ -109,7 +116,7 @@ def test_bad_uploads_become_clear_errors(client, tmp_path, content, message):
     bad = tmp_path / "upload.wav"
     bad.write_bytes(content)
     with pytest.raises(AppError, match=message):
-        client.predict(handle_file(str(bad)), api_name="/tagger_spectrogram")
+        client.predict(handle_file(str(bad)), api_name="/tag")
 
 
 def test_too_long_upload_is_refused(client, tmp_path):
@@ -121,11 +128,11 @@ def test_too_long_upload_is_refused(client, tmp_path):
     long = tmp_path / "long.flac"
     sf.write(long, np.zeros(int((MAX_SECONDS + 5) * 8000), np.int16), 8000)
     with pytest.raises(AppError, match="the limit is"):
-        client.predict(handle_file(str(long)), api_name="/tagger_spectrogram")
+        client.predict(handle_file(str(long)), api_name="/tag")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_in_a_real_browser(app_url, clip, tmp_path):
+def test_in_a_real_browser(app_url, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
@@ -145,16 +152,17 @@ def test_in_a_real_browser(app_url, clip, tmp_path):
             page.screenshot(path=str(tmp_path / "recognize.png"))
             page.get_by_role("tab", name="Tag sounds").click()
             panel = page.get_by_role("tabpanel")
-            panel.locator("input[type=file][accept*='audio']").set_input_files(str(clip))
-            panel.get_by_role("button", name="Analyze").click()
-            expect(panel.get_by_text('"duration": 1.5')).to_be_visible(timeout=30_000)
+            panel.locator("input[type=file][accept*='audio']").set_input_files(str(EXAMPLES / "tagging-speech-siren.wav"))
+            panel.get_by_role("button", name="Tag", exact=True).click()
+            expect(panel.get_by_test_id("label-output-value")).to_contain_text(re.compile("speech|siren"), timeout=30_000)
+            expect(panel.get_by_role("gridcell", name="siren").first).to_be_visible(timeout=30_000)
             page.screenshot(path=str(tmp_path / "tag.png"))
             # A bad upload shows the loader's message as an error toast.
             bad = tmp_path / "bad.wav"
             bad.write_text("not audio at all")
             panel.get_by_role("button", name="Clear").click()
             panel.locator("input[type=file][accept*='audio']").set_input_files(str(bad))
-            panel.get_by_role("button", name="Analyze").click()
+            panel.get_by_role("button", name="Tag", exact=True).click()
             expect(page.get_by_text("not a readable audio file").first).to_be_visible(timeout=30_000)
             page.get_by_role("tab", name="Generate (GAN)").click()
             expect(page.get_by_text("spoken-digit generator (GAN) ('gan-digits') has not been trained yet")).to_be_visible()

@@ -86,6 +86,22 @@ def test_recognize_json_shape(tmp_path):
     assert "empty" in bad_result["error"]
 
 
+def test_tag_json_shape(tmp_path):
+    mixture = ROOT / "examples" / "tagging-speech-siren.wav"
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    out = run_cli("tag", str(mixture), str(bad), "--json")
+    assert out.returncode == 1, out.stderr
+    result, bad_result = json.loads(out.stdout)
+    assert set(result) == {"file", "tags", "events"} and result["file"] == str(mixture)
+    scores = list(result["tags"].values())
+    assert len(scores) == 20 and scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert {"speech", "siren"} == set(list(result["tags"])[:2])
+    assert result["events"] and all(set(e) == {"label", "start", "end"} for e in result["events"])
+    assert all(0 <= e["start"] < e["end"] <= 6.0 for e in result["events"])
+    assert set(bad_result) == {"file", "error"} and "Traceback" not in out.stderr
+
+
 @pytest.fixture(scope="module")
 def tiny_vae(tmp_path_factory):
     """A checkpoints/ folder holding a tiny random MelVAE: the CLI's shapes without the shipped weights."""

@@ -65,6 +65,22 @@ def load_state(folder: Path, modules: dict[str, torch.nn.Module], optimizer: tor
     return meta
 
 
+def latency_ms(model: torch.nn.Module, samples: int, repeats: int = 100, warmup: int = 10) -> float:
+    """Median wall time of the model on one clip of ``samples`` (front end included), on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    x = torch.randn(1, samples) * 0.1
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + warmup):
+            start = time.perf_counter()
+            model(x)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    return float(sorted(times)[len(times) // 2] * 1e3)
+
+
 class CsvLog:
     """Append-only metrics log, one row per call; survives resumes."""
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
-from .common import CsvLog, cosine_lr, load_state, save_state, set_threads
+from .common import CsvLog, cosine_lr, latency_ms, load_state, save_state, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -184,23 +184,6 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-
-def _latency_ms(model: KeywordCNN, repeats: int = 200) -> float:
-    """Median wall time of one 1-s clip, front end included, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    x = torch.randn(1, CLIP_SAMPLES) * 0.1
-    times = []
-    with torch.no_grad():
-        for i in range(repeats + 10):
-            start = time.perf_counter()
-            model(x)
-            if i >= 10:
-                times.append(time.perf_counter() - start)
-    torch.set_num_threads(threads)
-    return float(np.median(times) * 1e3)
-
-
 def _pocketsphinx(dataset, words: list[str]) -> tuple[list[str], float]:
     """Each clip decoded by pocketsphinx with a JSGF grammar of exactly one vocabulary word."""
     from pocketsphinx import Decoder
@@ -268,7 +251,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "accuracy": round(float((predicted == targets).mean()), 4),
         "per_class_accuracy": per_class,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "latency_ms_per_1s_clip_1_thread": round(_latency_ms(model), 3),
+        "latency_ms_per_1s_clip_1_thread": round(latency_ms(model, CLIP_SAMPLES, repeats=200), 3),
         "real_time_factor_batched_with_file_reading": round(seconds / (len(test) * CLIP_SAMPLES / SAMPLE_RATE), 5),
         "confusion_png": str(report / "confusion.png"),
         "confusion_matrix": {"labels": [labels[i] for i in present], "counts": confusion[np.ix_(present, present)].tolist()},
