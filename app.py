@@ -76,6 +76,21 @@ def recognize_view(path: str | None):
     return dict(result.top), timeline_image(log_mel(audio, "kws"), result.duration, spans), rows
 
 
+def transcribe_view(path: str | None):
+    """Transcript: each word highlighted with its time span, and a table of word times and scores."""
+    from neural_audio.inference import transcribe
+
+    _, result = run_model(path, transcribe, "transcribe")
+    if not result.words:
+        return [("(no vocabulary words heard)", None)], []
+    spans = []
+    for i, w in enumerate(result.words):
+        spans += [(" ", None)] if i else []
+        spans.append((w.word, f"{w.start:.2f}-{w.end:.2f} s"))
+    rows = [[w.word, round(w.start, 2), round(w.end, 2), round(w.score, 3)] for w in result.words]
+    return spans, rows
+
+
 def tag_view(path: str | None):
     """Sound tags: clip scores, a heat-map of frame probabilities over time, the events found."""
     from neural_audio.inference import tag
@@ -99,7 +114,7 @@ def tab_header(what: str, *models: str) -> None:
 
 
 def labels_over_time(view, api_name: str, *, source: str, button: str, examples: str, label: str, image: str,
-                     headers: list[str], table: str) -> None:
+                     headers: list[str], table: str) -> tuple[gr.Audio, gr.Button]:
     """Audio in; top labels, a picture over time and a table of what was found."""
     with gr.Row():
         with gr.Column():
@@ -112,15 +127,25 @@ def labels_over_time(view, api_name: str, *, source: str, button: str, examples:
                        gr.Image(label=image, type="numpy", interactive=False),
                        gr.Dataframe(headers=headers, label=table, interactive=False)]
     run.click(view, audio, outputs, api_name=api_name)
+    return audio, run
 
 
 def recognize_tab() -> None:
-    tab_header("Spoken keywords from a CNN over 1-s windows (35 Speech Commands words, plus silence and "
-               "unknown speech). Clips longer than a second are scanned, and each keyword found is marked "
-               "on the spectrogram.", "kws-cnn", "ctc-rnn")
-    labels_over_time(recognize_view, "recognize", source="Speech", button="Recognize", examples="speech-*.wav",
-                     label="Keyword (best 1-s window)", image="Log-mel spectrogram and keywords over time",
-                     headers=["start (s)", "end (s)", "keyword", "score"], table="Keywords found")
+    tab_header("Two recognisers hear the same recording. **Keywords**: a CNN over 1-s windows (35 Speech "
+               "Commands words, plus silence and unknown speech); clips longer than a second are scanned and "
+               "each keyword found is marked on the spectrogram. **Transcript**: a recurrent network (CTC over "
+               "letters) writes connected speech over the same 35 words, digit strings included, with each "
+               "word's start and end.", "kws-cnn", "ctc-rnn")
+    audio, run = labels_over_time(
+        recognize_view, "recognize", source="Speech", button="Recognize", examples="[sw]*-*.wav",
+        label="Keyword (best 1-s window)", image="Log-mel spectrogram and keywords over time",
+        headers=["start (s)", "end (s)", "keyword", "score"], table="Keywords found")
+    with gr.Row():
+        transcript = gr.HighlightedText(label="Transcript (RNN + CTC), each word with its time span",
+                                        show_legend=False, combine_adjacent=False)
+        words = gr.Dataframe(headers=["word", "start (s)", "end (s)", "score"], label="Word times",
+                             interactive=False)
+    run.click(transcribe_view, audio, [transcript, words], api_name="transcribe")
 
 
 def tag_tab() -> None:

@@ -68,6 +68,16 @@ def cmd_tag(args: argparse.Namespace) -> int:
     return _emit(_per_file(args.files, lambda p: tag(p, threshold=args.threshold).to_dict()), args.json, line)
 
 
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from .inference import transcribe
+
+    def line(r: dict) -> str:
+        times = " ".join(f"{w['word']}@{w['start']:.2f}-{w['end']:.2f}s" for w in r["words"])
+        return f"{r['file']}: {r['text'] or '(no words heard)'}" + (f" | {times}" if times else "")
+
+    return _emit(_per_file(args.files, lambda p: transcribe(p, beam=args.beam).to_dict()), args.json, line)
+
+
 def _wav_target(out: str, files: list[str], stem: str, suffix: str) -> Path:
     """``--out`` names the WAV itself for one input, else a folder of ``<stem>-<suffix>.wav`` files."""
     target = Path(out)
@@ -171,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     files_command("inspect", "length and level of audio files, as the models see them", cmd_inspect)
     p = files_command("recognize", "spoken keywords (CNN), with a timeline for clips over 1 s", cmd_recognize)
     p.add_argument("--threshold", type=float, default=0.5, help="minimum score of a keyword segment")
-    files_command("transcribe", "transcript with word times (RNN + CTC)", _needs_model("ctc-rnn"))
+    p = files_command("transcribe", "transcript with word times (RNN + CTC)", cmd_transcribe)
+    p.add_argument("--beam", type=int, default=16, help="beam width of the vocabulary-constrained search; 0: greedy")
     p = files_command("tag", "sound tags and events over time (CNN tagger)", cmd_tag)
     p.add_argument("--threshold", type=float, default=0.5, help="frame probability that starts an event")
     p = files_command("reconstruct", "VAE reconstruction: what the latent trajectory keeps of a file", cmd_reconstruct)

@@ -36,6 +36,7 @@ MODEL_TITLES: dict[str, str] = {
 # name -> "module:Class". A model is listed here once it is trained and shipped.
 MODELS: dict[str, str] = {
     "kws-cnn": "neural_audio.models.kws:KeywordCNN",
+    "ctc-rnn": "neural_audio.models.ctc:CTCTranscriber",
     "tagger-cnn": "neural_audio.models.tagger:SoundTagger",
     "vae-mel": "neural_audio.models.vae:MelVAE",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -226,3 +227,76 @@ def tag(source: Source, *, orig_sr: int | None = None, threshold: float = 0.5, m
     order = np.argsort(-clip)
     events = detect_events(frames, labels, frame_seconds, duration, high=threshold, low=0.6 * threshold)
     return TagResult({labels[i]: float(clip[i]) for i in order}, events, duration, frame_seconds, frames, labels)
+
+
+@dataclass
+class Transcript:
+    """Words heard in a recording, with times from the CTC alignment, and the posteriors behind them."""
+
+    text: str
+    words: list  # decoding.Word
+    duration: float
+    seconds_per_step: float
+    log_probs: np.ndarray  # (steps, symbols)
+    alphabet: str
+
+    def to_dict(self) -> dict:
+        return {"text": self.text, "words": [w.to_dict() for w in self.words]}
+
+
+def transcribe(source: Source, *, orig_sr: int | None = None, beam: int = 16, model=None) -> Transcript:
+    """Transcript of connected speech over the model's vocabulary with the shipped CTCTranscriber.
+
+    ``beam`` > 0: prefix beam search that only spells vocabulary words; 0: greedy (best symbol per step).
+    A silent recording gives an empty transcript.
+    """
+    import torch
+
+    from .decoding import beam_search, greedy, word_times
+    from .hub import cached_model
+
+    model = model or cached_model("ctc-rnn")
+    audio = load(source, orig_sr=orig_sr)
+    if is_silent(audio):  # nothing was said; the network is never asked to guess on digital silence
+        return Transcript("", [], audio.size / SAMPLE_RATE, model.seconds_per_step,
+                          np.zeros((0, len(model.alphabet)), np.float32), model.alphabet)
+    with torch.no_grad():
+        log_probs = model(torch.from_numpy(audio)[None])[0].numpy()
+    alphabet = model.alphabet
+    if beam > 0:
+        text = beam_search(log_probs, alphabet, _lexicon(tuple(model.vocabulary)), beam)
+    else:
+        text = greedy(log_probs, alphabet)
+    words = _word_spans(word_times(log_probs, alphabet, text, model.seconds_per_step), audio) if text else []
+    return Transcript(text, words, audio.size / SAMPLE_RATE, model.seconds_per_step, log_probs, alphabet)
+
+
+def _word_spans(words: list, audio: np.ndarray, floor_db: float = 40.0, hop: int = 160) -> list:
+    """Word spans that tile the sounding part of the recording.
+
+    A bidirectional CTC model's letters are spikes that may sit early (even in the silence before a
+    word) or late (a last letter held to the end): so neighbouring words meet halfway between one's
+    last letter and the next one's first, and all spans are kept within the first and last 10 ms
+    frame that is within ``floor_db`` of the loudest.
+    """
+    from dataclasses import replace
+
+    frames = audio[: audio.size // hop * hop].reshape(-1, hop)
+    if not len(frames) or not words:
+        return words
+    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(level > level.max() - floor_db)
+    first, last = float(loud[0] * hop / SAMPLE_RATE), float((loud[-1] + 1) * hop / SAMPLE_RATE)
+    starts, ends = [w.start for w in words], [w.end for w in words]
+    for i in range(len(words) - 1):
+        ends[i] = starts[i + 1] = (ends[i] + starts[i + 1]) / 2
+    starts = [min(max(t, first), last) for t in starts]
+    ends = [max(min(t, last), start + 0.01) for t, start in zip(ends, starts)]
+    return [replace(w, start=a, end=b) for w, a, b in zip(words, starts, ends)]
+
+
+@lru_cache(maxsize=4)
+def _lexicon(words: tuple[str, ...]):
+    from .decoding import Lexicon
+
+    return Lexicon(list(words))

@@ -25,6 +25,11 @@ SPEECH = [
     ("speech-seven", "pico:en-GB", "seven"),
     ("speech-marvin", "flite:rms", "marvin"),
     ("speech-stop", "pico:en-GB", "stop"),
+    # connected speech for the transcriber: digit strings and word sequences
+    ("words-three-one-four", "flite:rms", "three one four"),
+    ("words-go-left-stop", "piper:joe", "go left stop"),
+    ("words-seven-two-nine-five", "pico:en-GB", "seven two nine five"),
+    ("words-happy-bird", "flite:slt", "happy bird"),
 ]
 
 # (file stem, GM program, notes as (start s, duration s, MIDI pitch, velocity)); 2 s each

@@ -74,6 +74,29 @@ def test_recognize_endpoint(client):
     assert (start, word) == (0.0, "seven") and 0.5 < end <= 1.0 and score > 0.5
 
 
+def test_transcribe_endpoint(client):
+    from gradio_client import handle_file
+
+    spans, table = client.predict(handle_file(str(EXAMPLES / "words-three-one-four.wav")), api_name="/transcribe")
+    words = [item for item in spans if item["class_or_confidence"]]
+    assert [w["token"] for w in words] == ["three", "one", "four"]
+    assert table["headers"] == ["word", "start (s)", "end (s)", "score"]
+    assert [row[0] for row in table["data"]] == ["three", "one", "four"]
+    starts = [row[1] for row in table["data"]]
+    assert starts == sorted(starts) and all(row[1] < row[2] for row in table["data"])
+    assert words[0]["class_or_confidence"] == f"{table['data'][0][1]:.2f}-{table['data'][0][2]:.2f} s"
+
+
+def test_transcribe_endpoint_refuses_silence(client, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    with pytest.raises(AppError, match="silent: nothing to transcribe"):
+        client.predict(handle_file(str(silent)), api_name="/transcribe")
+
+
 def test_tag_endpoint(client):
     from gradio_client import handle_file
     from PIL import Image

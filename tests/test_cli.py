@@ -58,11 +58,29 @@ def test_inspect_json_shape(tmp_path):
 def test_untrained_model_commands_say_so(tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(wav, tone(), SR)
-    for args in (["transcribe", str(wav), "--json"], ["generate", "--label", "seven"], ["train", "gan"]):
+    for args in (["generate", "--label", "seven"], ["train", "gan"]):
         out = run_cli(*args)
         assert out.returncode == 2
         assert "has not been trained yet" in out.stderr and "Traceback" not in out.stderr
         assert out.stdout == ""
+
+
+def test_transcribe_json_shape(tmp_path):
+    digits = ROOT / "examples" / "words-seven-two-nine-five.wav"
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(SR, np.float32), SR)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    out = run_cli("transcribe", str(digits), str(silent), str(bad), "--json")
+    assert out.returncode == 1, out.stderr
+    spoken, quiet, broken = json.loads(out.stdout)
+    assert set(spoken) == {"file", "text", "words"} and spoken["text"] == "seven two nine five"
+    assert [w["word"] for w in spoken["words"]] == spoken["text"].split()
+    assert all(set(w) == {"word", "start", "end", "score"} and 0 <= w["start"] < w["end"] for w in spoken["words"])
+    assert quiet == {"file": str(silent), "text": "", "words": []}  # silence: no words, not an error
+    assert set(broken) == {"file", "error"} and "Traceback" not in out.stderr
+    greedy = run_cli("transcribe", str(digits), "--beam", "0")
+    assert greedy.returncode == 0 and greedy.stdout.startswith(f"{digits}: ")
 
 
 def test_recognize_json_shape(tmp_path):

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from neural_audio import hub
+from neural_audio.audio import MEL_SPECS
 from neural_audio.models.vae import MelVAE, kl_per_dim
 from neural_audio.synthesis import (decode, encode, interpolate, mix, morph, pca_2d, reconstruct, resample_steps,
                                     sample)
@@ -160,7 +161,7 @@ def test_crop_sampler_draws_every_source_at_its_share():
 
 
 def test_mel_cache_round_trip(tmp_path):
-    cache = MelCache.build([("speech", tone(seconds=0.5)), ("drums", chirp(seconds=0.3))], 80)
+    cache = MelCache.build([("speech", tone(seconds=0.5)), ("drums", chirp(seconds=0.3))], MEL_SPECS["vae"])
     cache.save(tmp_path)
     loaded = MelCache.load(tmp_path)
     assert loaded.sources == ["speech", "drums"] and loaded.clip(0).shape == (8000 // 256 + 1, 80)

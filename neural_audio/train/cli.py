@@ -10,10 +10,12 @@ TARGETS = {
     "kws": ("neural_audio.train.kws", "kws-cnn"),
     "tagger": ("neural_audio.train.tagger", "tagger-cnn"),
     "vae": ("neural_audio.train.vae", "vae-mel"),
+    "ctc": ("neural_audio.train.ctc", "ctc-rnn"),
 }
-PLANNED = {"ctc": "ctc-rnn", "gan": "gan-digits"}
+PLANNED = {"gan": "gan-digits"}
 # Targets that learn from several dataset folders, with the folders used when none are given.
-DEFAULT_DATA = {"vae": ["data/nsynth", "data/connected_words"]}
+DEFAULT_DATA = {"vae": ["data/nsynth", "data/connected_words"],
+                "ctc": ["data/connected_words", "data/speech_commands"]}
 
 
 def _call(target: str, verb: str):
@@ -119,9 +121,37 @@ def _vae_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads for the speed measure")
 
 
+def _ctc_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--work", default="runs/ctc", help="log-mel cache, resumable state, logs and the best model")
+    p.add_argument("--out", default="checkpoints/ctc-rnn", help="where the final model is saved")
+    p.add_argument("--steps", type=int, default=9000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1.5e-3)
+    p.add_argument("--warmup", type=int, default=400, help="learning-rate warm-up steps")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--channels", type=int, default=256, help="convolution width")
+    p.add_argument("--hidden", type=int, default=256, help="GRU units per direction")
+    p.add_argument("--layers", type=int, default=2, help="bidirectional GRU layers")
+    p.add_argument("--blocks", type=int, default=2, help="residual convolution blocks after subsampling")
+    p.add_argument("--dropout", type=float, default=0.15)
+    p.add_argument("--valid", type=int, default=600, help="validation utterances decoded at each check")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _ctc_evaluate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="ctc-rnn", help="checkpoint name or folder")
+    p.add_argument("--report", default="runs/ctc-eval", help="folder for results.json")
+    p.add_argument("--beam", type=int, default=16, help="beam width of the lexicon-constrained search")
+    p.add_argument("--peers", nargs="*", default=["pocketsphinx"], help="peer recognisers to run side by side")
+    p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test utterances")
+
+
 OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options,
            ("tagger", "train"): _tagger_train_options, ("tagger", "evaluate"): _tagger_evaluate_options,
-           ("vae", "train"): _vae_train_options, ("vae", "evaluate"): _vae_evaluate_options}
+           ("vae", "train"): _vae_train_options, ("vae", "evaluate"): _vae_evaluate_options,
+           ("ctc", "train"): _ctc_train_options, ("ctc", "evaluate"): _ctc_evaluate_options}
 
 
 def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:

@@ -8,10 +8,16 @@ import logging
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ..audio import MelSpec
+from ..features import LogMel
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +103,41 @@ class CsvLog:
             if new:
                 writer.writeheader()
             writer.writerow(row)
+
+
+@dataclass
+class MelCache:
+    """Log-mels of many clips in one frames-major float16 array; clip i is frames[offsets[i]:offsets[i+1]]."""
+
+    frames: np.ndarray  # (total frames, n_mels) float16
+    offsets: np.ndarray  # (clips + 1,) int64
+    sources: list[str]
+
+    def clip(self, i: int) -> np.ndarray:
+        return self.frames[self.offsets[i]: self.offsets[i + 1]]
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "frames.npy", self.frames)
+        np.save(folder / "offsets.npy", self.offsets)
+        (folder / "sources.json").write_text(json.dumps(self.sources))
+
+    @classmethod
+    def load(cls, folder: Path) -> "MelCache":
+        return cls(np.load(folder / "frames.npy", mmap_mode="r", allow_pickle=False),
+                   np.load(folder / "offsets.npy", allow_pickle=False),
+                   json.loads((folder / "sources.json").read_text()))
+
+    @classmethod
+    def build(cls, items, spec: MelSpec) -> "MelCache":
+        """From (source, waveform) pairs; ``source`` is any short label kept per clip."""
+        front = LogMel(spec)
+        parts, offsets, sources = [], [0], []
+        with torch.no_grad():
+            for source, audio in tqdm(items, desc="log-mel cache", unit="clip"):
+                mel = front(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))).T.numpy()
+                parts.append(mel.astype(np.float16))
+                offsets.append(offsets[-1] + len(mel))
+                sources.append(source)
+        frames = np.concatenate(parts) if parts else np.zeros((0, spec.n_mels), np.float16)
+        return cls(frames, np.array(offsets, dtype=np.int64), sources)

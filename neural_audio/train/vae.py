@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,10 @@ import torch
 from tqdm import tqdm
 
 from ..audio import MEL_SPECS, SAMPLE_RATE
-from ..features import LogMel, MelInverse, spectral_convergence
+from ..features import MelInverse, spectral_convergence
 from ..hub import load_folder
 from ..models.vae import MelVAE, kl_per_dim
-from .common import CsvLog, cosine_lr, load_state, save_state, set_threads
+from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -79,46 +78,9 @@ def clips(folders: list[str], split: str, limit: int | None = None, drums: int =
             yield "drums", render_notes(font, 0, drum_pattern(rng, DRUM_SECONDS), DRUM_SECONDS, bank=DRUM_BANK)
 
 
-@dataclass
-class MelCache:
-    """Log-mels of many clips in one frames-major float16 array; clip i is frames[offsets[i]:offsets[i+1]]."""
-
-    frames: np.ndarray  # (total frames, n_mels) float16
-    offsets: np.ndarray  # (clips + 1,) int64
-    sources: list[str]
-
-    def clip(self, i: int) -> np.ndarray:
-        return self.frames[self.offsets[i]: self.offsets[i + 1]]
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "frames.npy", self.frames)
-        np.save(folder / "offsets.npy", self.offsets)
-        (folder / "sources.json").write_text(json.dumps(self.sources))
-
-    @classmethod
-    def load(cls, folder: Path) -> "MelCache":
-        return cls(np.load(folder / "frames.npy", mmap_mode="r", allow_pickle=False),
-                   np.load(folder / "offsets.npy", allow_pickle=False),
-                   json.loads((folder / "sources.json").read_text()))
-
-    @classmethod
-    def build(cls, items, n_mels: int) -> "MelCache":
-        front = LogMel(MEL_SPECS["vae"])
-        parts, offsets, sources = [], [0], []
-        with torch.no_grad():
-            for source, audio in tqdm(items, desc="log-mel cache", unit="clip"):
-                mel = front(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))).T.numpy()
-                parts.append(mel.astype(np.float16))
-                offsets.append(offsets[-1] + len(mel))
-                sources.append(source)
-        frames = np.concatenate(parts) if parts else np.zeros((0, n_mels), np.float16)
-        return cls(frames, np.array(offsets, dtype=np.int64), sources)
-
-
 def cached_mels(folders: list[str], split: str, folder: Path, limit: int | None, drums: int, seed: int) -> MelCache:
     if not (folder / "sources.json").is_file():
-        MelCache.build(clips(folders, split, limit, drums, seed), MEL_SPECS["vae"].n_mels).save(folder)
+        MelCache.build(clips(folders, split, limit, drums, seed), MEL_SPECS["vae"]).save(folder)
     return MelCache.load(folder)
 
 

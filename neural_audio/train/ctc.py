@@ -1,0 +1,373 @@
+"""Train and evaluate the CTCTranscriber on connected words (plus single Speech Commands words).
+
+Log-mels are computed once into a cache under the work folder; augmentation then works on the
+log-mel batch (speed, level, noise, room reverb, vocal-tract warp, SpecAugment), so a training
+step costs the model and little else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..audio import MEL_SPECS, SAMPLE_RATE
+from ..decoding import Lexicon, beam_search, greedy, word_error_rate
+from ..hub import load_folder
+from ..models.ctc import ALPHABET, CTCTranscriber
+from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads
+from .kws import spec_augment, warp_frequency
+
+log = logging.getLogger(__name__)
+
+
+def find_sources(folders: list[str]) -> dict[str, Path]:
+    """Which folder is the connected-words build and which (optional) the Speech Commands build."""
+    found: dict[str, Path] = {}
+    for folder in map(Path, folders):
+        if (folder / "train.csv").is_file():
+            found["connected"] = folder
+        elif (folder / "testing_list.txt").is_file():
+            found["words"] = folder
+        else:
+            raise FileNotFoundError(f"{folder} is neither a connected-words nor a Speech Commands build "
+                                    "(see `python -m neural_audio data --help`)")
+    if "connected" not in found:
+        raise FileNotFoundError("train ctc needs a connected-words build (python -m neural_audio data connected-words)")
+    return found
+
+
+def utterances(folders: list[str], split: str, limit: int | None = None):
+    """Yield (text, waveform): connected-word utterances, then single words when a Speech Commands build
+    is given (training only: the connected-words split is what is evaluated)."""
+    from ..data.datasets import ConnectedWords, SpeechCommands
+
+    found = find_sources(folders)
+    connected = ConnectedWords(found["connected"], split)
+    pick = range(len(connected)) if limit is None else np.linspace(0, len(connected) - 1, limit).round().astype(int)
+    for i in pick:
+        audio, text = connected[int(i)]
+        yield text, audio.numpy()
+    if "words" in found and split == "train" and limit is None:
+        words = SpeechCommands(found["words"], split)
+        for i in range(len(words)):
+            audio, label = words[i]
+            yield words.words[label], _trim(audio.numpy())
+
+
+def _trim(audio: np.ndarray, pad: int = 1600) -> np.ndarray:
+    """A 1-s Speech Commands clip cut to its voiced part plus 0.1 s each side."""
+    loud = np.flatnonzero(np.abs(audio) > 0.01 * (np.abs(audio).max() + 1e-9))
+    if not len(loud):
+        return audio
+    return audio[max(0, loud[0] - pad): loud[-1] + pad]
+
+
+def encode_text(text: str, alphabet: str = ALPHABET) -> list[int]:
+    return [alphabet.index(c) for c in text]
+
+
+def length_batches(lengths: np.ndarray, batch: int, seed: int, epoch: int, pool: int = 64) -> list[np.ndarray]:
+    """One epoch of batches: shuffled, then sorted by length within pools of ``pool`` batches, so a
+    batch holds utterances of similar length (little padding) yet every epoch differs."""
+    rng = np.random.default_rng((seed, epoch))
+    order = rng.permutation(len(lengths))
+    batches = []
+    for start in range(0, len(order), batch * pool):
+        chunk = order[start: start + batch * pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i: i + batch] for i in range(0, len(chunk) - batch + 1, batch)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class MelAugment:
+    """Log-mel domain augmentation of single utterances and of padded batches."""
+
+    def __init__(self, noise: np.ndarray, floor: float, seed: int, p_noise: float = 0.6, p_reverb: float = 0.3,
+                 speed: float = 0.12, pad_frames: int = 40):
+        self.noise = torch.from_numpy(np.asarray(noise, np.float32))  # (frames, n_mels) of background noise
+        self.floor, self.p_noise, self.p_reverb, self.speed, self.pad = floor, p_noise, p_reverb, speed, pad_frames
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _uniform(self, low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand((), generator=self.generator))
+
+    def item(self, mel: np.ndarray) -> torch.Tensor:
+        """(frames, n_mels) float16 cache rows -> (n_mels, frames'): speed change, level, silence either side."""
+        x = torch.from_numpy(np.asarray(mel, np.float32)).T
+        frames = max(2, round(x.shape[1] / self._uniform(1 - self.speed, 1 + self.speed)))
+        x = F.interpolate(x[None], size=frames, mode="linear", align_corners=True)[0]
+        x = x + self._uniform(-2.0, 2.0)
+        left, right = (int(torch.randint(0, self.pad + 1, (), generator=self.generator)) for _ in range(2))
+        return F.pad(x, (left, right), value=self.floor).clamp_min(self.floor)
+
+    def batch(self, mel: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Padded (batch, n_mels, frames): noise at 0-35 dB SNR, room reverb, warp, SpecAugment."""
+        out = mel.clone()
+        for i in range(len(mel)):
+            n = int(frames[i])
+            x = out[i, :, :n]
+            if self._uniform(0, 1) < self.p_reverb:
+                x = self._reverb(x)
+            if len(self.noise) > n and self._uniform(0, 1) < self.p_noise:
+                start = int(torch.randint(0, len(self.noise) - n, (), generator=self.generator))
+                noise = self.noise[start: start + n].T
+                energy = x.exp().mean(0)
+                speech = energy[energy >= energy.median()].mean().log()
+                snr = self._uniform(0.0, 35.0) / 10 * math.log(10)
+                x = torch.logaddexp(x, noise + (speech - noise.exp().mean().log() - snr))
+            out[i, :, :n] = x
+        masks = max(2, out.shape[-1] // 100)
+        return spec_augment(warp_frequency(out, self.generator), self.generator, freq_width=10, time_width=8,
+                            masks=masks)
+
+    def _reverb(self, x: torch.Tensor) -> torch.Tensor:
+        """Exponentially decaying power tail per band (RT60 0.15-0.7 s), mixed with the direct sound."""
+        rt60 = self._uniform(0.15, 0.7)
+        step = MEL_SPECS["ctc"].hop_length / SAMPLE_RATE
+        taps = torch.arange(1, int(rt60 / step) + 1, dtype=torch.float32)
+        kernel = torch.exp(-13.8 * taps * step / rt60) * 10 ** (self._uniform(-1.5, -0.5))
+        power = x.exp()
+        tail = F.conv1d(F.pad(power[:, None], (len(taps), 0)), kernel.flip(0).view(1, 1, -1))[:, 0, :-1]
+        return (power + tail).log()
+
+
+def collate(items: list[torch.Tensor], floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    frames = torch.tensor([x.shape[1] for x in items])
+    mel = torch.full((len(items), items[0].shape[0], int(frames.max())), floor)
+    for i, x in enumerate(items):
+        mel[i, :, : x.shape[1]] = x
+    return mel, frames
+
+
+def cached(folders: list[str], split: str, folder: Path, limit: int | None = None) -> MelCache:
+    if not (folder / "sources.json").is_file():
+        MelCache.build(utterances(folders, split, limit), MEL_SPECS["ctc"]).save(folder)
+    return MelCache.load(folder)
+
+
+def noise_frames(folders: list[str]) -> np.ndarray:
+    """Log-mel frames of the Speech Commands background-noise recordings (training persons' babble)."""
+    from ..data.datasets import SpeechCommands
+    from ..features import LogMel
+
+    found = find_sources(folders)
+    if "words" not in found:
+        return np.zeros((0, MEL_SPECS["ctc"].n_mels), np.float32)
+    front = LogMel(MEL_SPECS["ctc"])
+    noises = SpeechCommands(found["words"], "train").background_noise()
+    with torch.no_grad():
+        return np.concatenate([front(torch.from_numpy(n.astype(np.float32))).T.numpy() for n in noises])
+
+
+@torch.no_grad()
+def transcribe_cache(model: CTCTranscriber, cache: MelCache, lexicon: Lexicon | None = None, batch: int = 32,
+                     beam: int = 16) -> list[str]:
+    """Decode every clip of a cache (greedy without a lexicon, lexicon beam search with one)."""
+    model.eval()
+    floor = math.log(model.mel_spec.log_floor)
+    n = len(cache.sources)
+    order = np.argsort(np.diff(cache.offsets))
+    out: list[str] = [""] * n
+    for start in range(0, n, batch):
+        idx = order[start: start + batch]
+        mel, frames = collate([torch.from_numpy(np.asarray(cache.clip(i), np.float32)).T for i in idx], floor)
+        log_probs, steps = model.forward_mel(mel, frames)
+        for k, i in enumerate(idx):
+            lp = log_probs[k, : steps[k]].numpy()
+            out[i] = greedy(lp, model.alphabet) if lexicon is None else beam_search(lp, model.alphabet, lexicon, beam)
+    return out
+
+
+def train(args: argparse.Namespace) -> int:
+    threads = set_threads(args.threads)
+    torch.manual_seed(args.seed)
+    work, out = Path(args.work), Path(args.out)
+    floor = math.log(MEL_SPECS["ctc"].log_floor)
+    started = time.time()
+    train_cache = cached(args.data, "train", work / "cache-train")
+    valid_cache = cached(args.data, "valid", work / "cache-valid", limit=args.valid)
+    noise = noise_frames(args.data)
+    lengths = np.diff(train_cache.offsets)
+    vocabulary = sorted({w for text in train_cache.sources for w in text.split()})
+    log.warning("Cache: %d train utterances (%.1f h), %d valid; %d noise frames; %d words; %.0f s",
+                len(lengths), lengths.sum() / 360000, len(valid_cache.sources), len(noise), len(vocabulary),
+                time.time() - started)
+    model = CTCTranscriber(vocabulary, channels=args.channels, hidden=args.hidden, layers=args.layers,
+                           blocks=args.blocks, dropout=args.dropout)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.warning("CTCTranscriber: %d parameters, %d threads", n_params, threads)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    meta = load_state(work, {"model": model}, optimizer) or {"step": 0, "best": float("inf"), "wall": 0.0}
+    if meta["step"]:
+        log.warning("Resuming at step %d (best validation WER %.4f)", meta["step"], meta["best"])
+    augment = MelAugment(noise, floor, seed=args.seed * 1000 + meta["step"])
+    steps_per_epoch = len(length_batches(lengths, args.batch, args.seed, 0))
+    csv = CsvLog(work / "log.csv")
+    bar = tqdm(range(meta["step"], args.steps), initial=meta["step"], total=args.steps, unit="step")
+    tick, running, epoch_batches, epoch = time.time(), None, None, -1
+    for step in bar:
+        if step // steps_per_epoch != epoch:
+            epoch = step // steps_per_epoch
+            epoch_batches = length_batches(lengths, args.batch, args.seed, epoch)
+        idx = epoch_batches[step % steps_per_epoch]
+        model.train()
+        lr = cosine_lr(step, args.steps, args.lr, args.warmup)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.no_grad():
+            mel, frames = collate([augment.item(train_cache.clip(i)) for i in idx], floor)
+            mel = augment.batch(mel, frames)
+        targets = [encode_text(train_cache.sources[i]) for i in idx]
+        log_probs, steps = model.forward_mel(mel, frames)
+        loss = F.ctc_loss(log_probs.transpose(0, 1), torch.tensor(sum(targets, [])), steps,
+                          torch.tensor([len(t) for t in targets]), blank=0, reduction="mean", zero_infinity=True)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.2e}", epoch=epoch + 1)
+        if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
+            hyps = transcribe_cache(model, valid_cache)
+            wer = word_error_rate(valid_cache.sources, hyps)
+            meta["wall"] += time.time() - tick
+            tick = time.time()
+            meta["step"] = step + 1
+            csv.write(step=step + 1, epoch=epoch + 1, lr=round(lr, 6), train_loss=round(running, 4),
+                      valid_wer_greedy=round(wer, 4), wall_s=round(meta["wall"]))
+            log.warning("step %d: loss %.3f, validation WER (greedy) %.4f, %.1f min", step + 1, running, wer,
+                        meta["wall"] / 60)
+            if wer < meta["best"]:
+                meta["best"] = wer
+                model.save_pretrained(work / "best")
+            save_state(work, {"model": model}, optimizer, meta)
+    bar.close()
+    final = load_folder(CTCTranscriber, work / "best") if (work / "best" / "config.json").is_file() else model
+    final.save_pretrained(out)
+    summary = {"parameters": n_params, "steps": meta["step"], "epochs": round(meta["step"] / steps_per_epoch, 2),
+               "best_valid_wer_greedy": meta["best"], "train_minutes": round(meta["wall"] / 60, 1),
+               "threads": threads}
+    (work / "train_summary.json").write_text(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=2) if args.json else f"saved {out} ({summary})")
+    return 0
+
+
+def _pocketsphinx(audios, words: list[str]) -> tuple[list[str], float]:
+    """Each utterance decoded by pocketsphinx with a JSGF grammar: one or more vocabulary words."""
+    from pocketsphinx import Decoder
+
+    decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+    grammar = f"#JSGF V1.0; grammar words; public <utterance> = ( {' | '.join(words)} )+ ;"
+    decoder.add_jsgf_string("words", grammar)
+    decoder.activate_search("words")
+    out, seconds, duration = [], 0.0, 0.0
+    for audio in tqdm(audios, desc="pocketsphinx", unit="utt", leave=False):
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+        start = time.perf_counter()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+        seconds += time.perf_counter() - start
+        duration += len(audio) / SAMPLE_RATE
+        out.append(" ".join(hyp.hypstr.split()) if hyp and hyp.hypstr else "")
+    return out, seconds / max(duration, 1e-9)
+
+
+def scores(references: list[str], hypotheses: list[str]) -> dict:
+    """WER, whole-utterance accuracy, and exact match on the utterances that are digit strings."""
+    from ..data.speech import DIGITS
+
+    digits = [i for i, r in enumerate(references) if all(w in DIGITS for w in r.split())]
+    return {"wer": round(word_error_rate(references, hypotheses), 4),
+            "sentence_accuracy": round(float(np.mean([r == h for r, h in zip(references, hypotheses)])), 4),
+            "digit_string_accuracy": round(float(np.mean([references[i] == hypotheses[i] for i in digits])), 4)
+            if digits else None, "digit_strings": len(digits)}
+
+
+def real_time_factor(model: CTCTranscriber, audio: np.ndarray, beam: int, threads: int = 2, repeats: int = 10) -> dict:
+    """Median wall time over the audio's duration, front end and decoding included."""
+    from ..inference import transcribe
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        times = {}
+        for name, b in (("greedy", 0), ("beam", beam)):
+            runs = []
+            for i in range(repeats + 2):
+                start = time.perf_counter()
+                transcribe(audio, orig_sr=SAMPLE_RATE, model=model, beam=b)
+                if i >= 2:
+                    runs.append(time.perf_counter() - start)
+            times[name] = float(np.median(runs)) / (len(audio) / SAMPLE_RATE)
+        return times
+    finally:
+        torch.set_num_threads(before)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """WER, sentence and digit-string accuracy, per person, real-time factor, and peers, on the test split."""
+    from ..data.datasets import ConnectedWords
+    from ..hub import load_model
+    from .kws import _persons
+
+    set_threads(None)
+    found = find_sources(args.data if isinstance(args.data, list) else [args.data])
+    folder = Path(args.model)
+    model = load_folder(CTCTranscriber, folder) if (folder / "config.json").is_file() else load_model(args.model)
+    test = ConnectedWords(found["connected"], "test")
+    pick = (np.arange(len(test)) if not args.limit or args.limit >= len(test)
+            else np.linspace(0, len(test) - 1, args.limit).round().astype(int))
+    report = Path(args.report)
+    cache = cached([str(found["connected"])], "test", report / f"cache-test-{len(pick)}",
+                   None if len(pick) == len(test) else len(pick))
+    references = list(cache.sources)
+    lexicon = Lexicon(model.vocabulary)
+    started = time.perf_counter()
+    hypotheses = transcribe_cache(model, cache, lexicon, beam=args.beam)
+    decode_s = time.perf_counter() - started
+    greedy_hyps = transcribe_cache(model, cache)
+    persons = _persons(found["connected"])
+    speakers = [persons.get(test.rows[int(i)]["speaker"], "?") for i in pick]
+    by_person = {}
+    for p in sorted(set(speakers)):
+        idx = [k for k, s in enumerate(speakers) if s == p]
+        by_person[p] = scores([references[k] for k in idx], [hypotheses[k] for k in idx])
+    long_audio = np.concatenate([test[int(i)][0].numpy() for i in pick[:12]])[: 10 * SAMPLE_RATE]
+    results = {
+        "model": args.model, "test_utterances": len(references), "test_words": sum(len(r.split()) for r in references),
+        "test_persons": len(by_person), **scores(references, hypotheses),
+        "greedy": scores(references, greedy_hyps), "beam": args.beam,
+        "per_person": by_person,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "real_time_factor_10s_2_threads": {k: round(v, 5) for k, v in
+                                           real_time_factor(model, long_audio, args.beam).items()},
+        "batched_decode_s": round(decode_s, 1),
+        "errors": [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses) if r != h][:40],
+    }
+    if "pocketsphinx" in (args.peers or []):
+        heard, rtf = _pocketsphinx((test[int(i)][0].numpy() for i in pick), model.vocabulary)
+        results["peers"] = {"pocketsphinx": {**scores(references, heard), "real_time_factor": round(rtf, 5),
+                                             "setup": "pocketsphinx 5 default en-us model, JSGF grammar "
+                                                      "( word | ... )+ over the same vocabulary"}}
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "results.json").write_text(json.dumps(results, indent=1))
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        print(f"WER {results['wer']:.4f}, sentence accuracy {results['sentence_accuracy']:.4f}, digit strings "
+              f"{results['digit_string_accuracy']} on {len(references)} utterances ({len(by_person)} persons)")
+        for name, peer in results.get("peers", {}).items():
+            print(f"{name}: WER {peer['wer']:.4f}, sentence accuracy {peer['sentence_accuracy']:.4f}, "
+                  f"real-time factor {peer['real_time_factor']:.4f}")
+    return 0

@@ -1,0 +1,148 @@
+"""The CTC transcriber: decoding on hand-made posteriors, the model's shapes, training pieces, and the
+shipped checkpoint on the bundled example utterances."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from neural_audio.decoding import Lexicon, align, beam_search, edit_distance, greedy, word_error_rate, word_times
+from neural_audio.models.ctc import ALPHABET, CTCTranscriber
+from neural_audio.train.ctc import MelAugment, collate, encode_text, length_batches, scores
+
+from conftest import SR, tone
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ["one", "two", "three", "four", "on", "off", "tree", "go"]
+
+
+def posteriors(path: str, sure: float = 0.9) -> np.ndarray:
+    """Log-probabilities putting ``sure`` on each step's symbol of ``path`` ('_' = blank) and the rest evenly."""
+    probs = np.full((len(path), len(ALPHABET)), (1 - sure) / (len(ALPHABET) - 1))
+    for t, c in enumerate(path):
+        probs[t, ALPHABET.index(c)] = sure
+    return np.log(probs)
+
+
+def test_greedy_merges_repeats_and_drops_blanks():
+    assert greedy(posteriors("__oo_nne__ __tt_w_oo_"), ALPHABET) == "one two"
+    assert greedy(posteriors("thr_ee"), ALPHABET) == "thre"  # a doubled letter needs a blank between
+    assert greedy(posteriors("thre_e"), ALPHABET) == "three"
+    assert greedy(posteriors("____"), ALPHABET) == ""
+
+
+def test_beam_search_finds_the_likely_spelling_that_greedy_misses():
+    # Each step: blank 0.55 or 'o' 0.45. Greedy says nothing, but the summed paths that emit 'o'
+    # outweigh the all-blank path (1 - 0.55^3 > 0.55^3).
+    probs = np.full((3, len(ALPHABET)), 1e-6)
+    probs[:, 0], probs[:, ALPHABET.index("o")] = 0.55, 0.45
+    lp = np.log(probs / probs.sum(1, keepdims=True))
+    assert greedy(lp, ALPHABET) == ""
+    assert beam_search(lp, ALPHABET) == "o"
+
+
+def test_lexicon_constrains_the_beam_to_vocabulary_words():
+    lp = posteriors("t_w_o_ _t_v_o_", sure=0.6)
+    # step 10 leans to 'v' (0.5) over 'w' (0.4): only the lexicon makes "two" win over "tvo"
+    row = np.full(len(ALPHABET), 0.1 / (len(ALPHABET) - 2))
+    row[ALPHABET.index("v")], row[ALPHABET.index("w")] = 0.5, 0.4
+    lp[10] = np.log(row)
+    assert greedy(lp, ALPHABET) == "two tvo"
+    assert beam_search(lp, ALPHABET) == "two tvo"
+    assert beam_search(lp, ALPHABET, Lexicon(WORDS)) == "two two"
+
+
+def test_lexicon_needs_complete_words_and_keeps_repeated_letters_apart():
+    lexicon = Lexicon(WORDS)
+    assert lexicon.allows("thr") and lexicon.allows("two th") and not lexicon.allows("tw th")
+    assert lexicon.complete("one two") and not lexicon.complete("one tw")
+    assert beam_search(posteriors("tt_h_rr_e_e_"), ALPHABET, lexicon) == "three"
+    # "tre" is no word; the beam must end on a complete one ("tree" needs the second 'e' after a blank)
+    assert beam_search(posteriors("t_r_e__e"), ALPHABET, lexicon) == "tree"
+    assert beam_search(posteriors("________"), ALPHABET, lexicon) == ""
+
+
+def test_alignment_gives_each_letter_its_steps_and_words_their_times():
+    lp = posteriors("__oo_nne_____ ___tt_w_oo__")
+    spans = align(lp, ALPHABET, "one two")
+    assert [(i, a, b) for i, a, b in spans] == [(0, 2, 3), (1, 5, 6), (2, 7, 7), (3, 13, 13), (4, 17, 18),
+                                                (5, 20, 20), (6, 22, 23)]
+    words = word_times(lp, ALPHABET, "one two", seconds_per_step=0.04)
+    assert [w.word for w in words] == ["one", "two"]
+    assert words[0].start == pytest.approx(0.08) and words[0].end == pytest.approx(0.32)
+    assert words[1].start == pytest.approx(0.68) and words[1].end == pytest.approx(0.96)
+    assert all(0.85 < w.score <= 0.9 for w in words)
+    assert align(lp[:3], ALPHABET, "one two") == []  # does not fit in three steps
+
+
+def test_word_error_rate_and_scores():
+    assert edit_distance("a b c".split(), "a x c d".split()) == 2
+    assert word_error_rate(["one two three", "go"], ["one three", "go"]) == pytest.approx(1 / 4)
+    s = scores(["one two", "go left", "nine"], ["one two", "go", "five"])
+    assert s["digit_strings"] == 2 and s["digit_string_accuracy"] == 0.5
+    assert s["sentence_accuracy"] == pytest.approx(1 / 3, abs=1e-4) and s["wer"] == pytest.approx(2 / 5)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    return CTCTranscriber(WORDS, channels=32, hidden=24, layers=1, blocks=1).eval()
+
+
+@pytest.mark.parametrize("samples", [1, 159, 161, 16000 + 37, 3 * 16000 + 1])
+def test_model_shapes_for_odd_lengths(tiny, samples):
+    x = torch.randn(1, samples) * 0.1
+    log_probs = tiny(x)
+    frames = tiny.front.num_frames(samples)
+    assert log_probs.shape == (1, CTCTranscriber.steps(frames), len(ALPHABET))
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(1, log_probs.shape[1]), atol=1e-5)
+    assert tiny.seconds_per_step == pytest.approx(0.04)
+
+
+def test_padding_in_a_batch_does_not_change_an_utterance(tiny):
+    short, long = torch.from_numpy(tone(seconds=0.7)), torch.randn(SR) * 0.1
+    alone = tiny(short[None])[0]
+    mels = [tiny.front(short), tiny.front(long)]
+    mel, frames = collate(mels, math.log(tiny.mel_spec.log_floor))
+    batched, steps = tiny.forward_mel(mel, frames)
+    assert int(steps[0]) == alone.shape[0]
+    assert torch.allclose(batched[0, : steps[0]], alone, atol=1e-4)
+
+
+def test_training_pieces():
+    assert encode_text("go on") == [ALPHABET.index(c) for c in "go on"] and 0 not in encode_text("go on")
+    lengths = np.random.default_rng(0).integers(50, 300, 1000)
+    batches = length_batches(lengths, 16, seed=0, epoch=0, pool=8)
+    assert len(batches) == 7 * 8 + 6  # seven full pools of 8 batches, 104 left make 6 (8 dropped)
+    assert len({int(i) for b in batches for i in b}) == sum(len(b) for b in batches)  # no utterance twice
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.25 * np.ptp(lengths)  # pooled sorting keeps batches' lengths close
+    assert [b.tolist() for b in length_batches(lengths, 16, 0, 1, 8)] != [b.tolist() for b in batches]
+    floor = -20.0
+    augment = MelAugment(np.random.default_rng(1).normal(-8, 1, (2000, 80)), floor, seed=0)
+    item = augment.item(np.random.default_rng(2).normal(-6, 2, (120, 80)).astype(np.float16))
+    assert item.shape[0] == 80 and 120 * 0.85 < item.shape[1] < 120 * 1.15 + 80 and item.min() >= floor
+    mel, frames = collate([item, item[:, :50]], floor)
+    out = augment.batch(mel, frames)
+    assert out.shape == mel.shape and torch.isfinite(out).all() and not torch.equal(out, mel)
+
+
+# --- the shipped checkpoint -------------------------------------------------------------------
+
+EXAMPLES = {"words-three-one-four": "three one four", "words-go-left-stop": "go left stop",
+            "words-seven-two-nine-five": "seven two nine five", "words-happy-bird": "happy bird"}
+
+
+@pytest.mark.parametrize("stem", sorted(EXAMPLES))
+def test_shipped_checkpoint_transcribes_the_bundled_examples(stem):
+    from neural_audio.inference import transcribe
+
+    result = transcribe(ROOT / "examples" / f"{stem}.wav")
+    assert result.text == EXAMPLES[stem]
+    times = [(w.start, w.end) for w in result.words]
+    assert all(0 <= a < b <= result.duration + 0.05 for a, b in times)
+    assert all(b1 <= a2 + 1e-6 for (_, b1), (a2, _) in zip(times, times[1:]))  # in order, not overlapping
+    # the examples have 0.15 s of silence either side: the words lie within the sound
+    assert times[0][0] >= 0.1 and times[-1][1] <= result.duration - 0.1
