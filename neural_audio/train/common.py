@@ -141,3 +141,34 @@ class MelCache:
                 sources.append(source)
         frames = np.concatenate(parts) if parts else np.zeros((0, spec.n_mels), np.float16)
         return cls(frames, np.array(offsets, dtype=np.int64), sources)
+
+
+def pocketsphinx_decode(audios, rule: str) -> tuple[list[str], float]:
+    """Each waveform (16 kHz float) decoded by pocketsphinx 5's default en-us model under a JSGF grammar
+    whose public rule is ``rule``; returns the hypotheses and the real-time factor of decoding."""
+    from pocketsphinx import Decoder
+
+    from ..audio import SAMPLE_RATE
+
+    decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+    decoder.add_jsgf_string("peer", f"#JSGF V1.0; grammar peer; public <utterance> = {rule} ;")
+    decoder.activate_search("peer")
+    out, seconds, duration = [], 0.0, 0.0
+    for audio in tqdm(audios, desc="pocketsphinx", unit="utt", leave=False):
+        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
+        start = time.perf_counter()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        hyp = decoder.hyp()
+        seconds += time.perf_counter() - start
+        duration += len(audio) / SAMPLE_RATE
+        out.append(" ".join(hyp.hypstr.split()) if hyp and hyp.hypstr else "")
+    return out, seconds / max(duration, 1e-9)
+
+
+def report(results: dict, folder: Path, as_json: bool, lines: list[str]) -> None:
+    """Write ``results.json`` into ``folder``; print the results as JSON, or else the summary lines."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "results.json").write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1) if as_json else "\n".join(lines))

@@ -23,7 +23,7 @@ from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..decoding import Lexicon, beam_search, greedy, word_error_rate
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
-from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads
+from .common import CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report, save_state, set_threads
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -261,28 +261,6 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pocketsphinx(audios, words: list[str]) -> tuple[list[str], float]:
-    """Each utterance decoded by pocketsphinx with a JSGF grammar: one or more vocabulary words."""
-    from pocketsphinx import Decoder
-
-    decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
-    grammar = f"#JSGF V1.0; grammar words; public <utterance> = ( {' | '.join(words)} )+ ;"
-    decoder.add_jsgf_string("words", grammar)
-    decoder.activate_search("words")
-    out, seconds, duration = [], 0.0, 0.0
-    for audio in tqdm(audios, desc="pocketsphinx", unit="utt", leave=False):
-        pcm = (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes()
-        start = time.perf_counter()
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
-        seconds += time.perf_counter() - start
-        duration += len(audio) / SAMPLE_RATE
-        out.append(" ".join(hyp.hypstr.split()) if hyp and hyp.hypstr else "")
-    return out, seconds / max(duration, 1e-9)
-
-
 def scores(references: list[str], hypotheses: list[str]) -> dict:
     """WER, whole-utterance accuracy, and exact match on the utterances that are digit strings."""
     from ..data.speech import DIGITS
@@ -328,8 +306,8 @@ def evaluate(args: argparse.Namespace) -> int:
     test = ConnectedWords(found["connected"], "test")
     pick = (np.arange(len(test)) if not args.limit or args.limit >= len(test)
             else np.linspace(0, len(test) - 1, args.limit).round().astype(int))
-    report = Path(args.report)
-    cache = cached([str(found["connected"])], "test", report / f"cache-test-{len(pick)}",
+    out = Path(args.report)
+    cache = cached([str(found["connected"])], "test", out / f"cache-test-{len(pick)}",
                    None if len(pick) == len(test) else len(pick))
     references = list(cache.sources)
     lexicon = Lexicon(model.vocabulary)
@@ -356,18 +334,14 @@ def evaluate(args: argparse.Namespace) -> int:
         "errors": [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses) if r != h][:40],
     }
     if "pocketsphinx" in (args.peers or []):
-        heard, rtf = _pocketsphinx((test[int(i)][0].numpy() for i in pick), model.vocabulary)
+        heard, rtf = pocketsphinx_decode((test[int(i)][0].numpy() for i in pick),
+                                         f"( {' | '.join(model.vocabulary)} )+")
         results["peers"] = {"pocketsphinx": {**scores(references, heard), "real_time_factor": round(rtf, 5),
                                              "setup": "pocketsphinx 5 default en-us model, JSGF grammar "
                                                       "( word | ... )+ over the same vocabulary"}}
-    report.mkdir(parents=True, exist_ok=True)
-    (report / "results.json").write_text(json.dumps(results, indent=1))
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        print(f"WER {results['wer']:.4f}, sentence accuracy {results['sentence_accuracy']:.4f}, digit strings "
-              f"{results['digit_string_accuracy']} on {len(references)} utterances ({len(by_person)} persons)")
-        for name, peer in results.get("peers", {}).items():
-            print(f"{name}: WER {peer['wer']:.4f}, sentence accuracy {peer['sentence_accuracy']:.4f}, "
-                  f"real-time factor {peer['real_time_factor']:.4f}")
+    lines = [f"WER {results['wer']:.4f}, sentence accuracy {results['sentence_accuracy']:.4f}, digit strings "
+             f"{results['digit_string_accuracy']} on {len(references)} utterances ({len(by_person)} persons)"]
+    lines += [f"{name}: WER {peer['wer']:.4f}, sentence accuracy {peer['sentence_accuracy']:.4f}, "
+              f"real-time factor {peer['real_time_factor']:.4f}" for name, peer in results.get("peers", {}).items()]
+    report(results, out, args.json, lines)
     return 0

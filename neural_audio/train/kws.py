@@ -17,7 +17,7 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
-from .common import CsvLog, cosine_lr, latency_ms, load_state, save_state, set_threads
+from .common import CsvLog, cosine_lr, latency_ms, load_state, pocketsphinx_decode, report, save_state, set_threads
 
 log = logging.getLogger(__name__)
 
@@ -184,26 +184,6 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pocketsphinx(dataset, words: list[str]) -> tuple[list[str], float]:
-    """Each clip decoded by pocketsphinx with a JSGF grammar of exactly one vocabulary word."""
-    from pocketsphinx import Decoder
-
-    decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
-    decoder.add_jsgf_string("keywords", f"#JSGF V1.0; grammar keywords; public <word> = {' | '.join(words)} ;")
-    decoder.activate_search("keywords")
-    out, seconds = [], 0.0
-    for i in tqdm(range(len(dataset)), desc="pocketsphinx", unit="clip", leave=False):
-        pcm = (dataset[i][0].numpy() * 32767).astype(np.int16).tobytes()
-        start = time.perf_counter()
-        decoder.start_utt()
-        decoder.process_raw(pcm, full_utt=True)
-        decoder.end_utt()
-        hyp = decoder.hyp()
-        seconds += time.perf_counter() - start
-        out.append(hyp.hypstr.strip() if hyp and hyp.hypstr else "")
-    return out, seconds / (len(dataset) * CLIP_SAMPLES / SAMPLE_RATE)
-
-
 def _persons(root: Path) -> dict[str, str]:
     """speaker id -> "engine:person" from the builder's speakers.csv, if there is one."""
     import csv
@@ -240,11 +220,11 @@ def evaluate(args: argparse.Namespace) -> int:
     np.add.at(confusion, (targets, predicted), 1)
     per_class = {labels[i]: round(float(confusion[i, i] / confusion[i].sum()), 4)
                  for i in range(len(labels)) if confusion[i].sum()}
-    report = Path(args.report)
-    report.mkdir(parents=True, exist_ok=True)
+    out = Path(args.report)
+    out.mkdir(parents=True, exist_ok=True)
     present = [i for i in range(len(labels)) if confusion[i].sum() or confusion[:, i].sum()]
     Image.fromarray(confusion_image(confusion[np.ix_(present, present)], [labels[i] for i in present])).save(
-        report / "confusion.png")
+        out / "confusion.png")
     results = {
         "model": args.model, "test_clips": len(test),
         "test_speakers": len({test.speaker(i) for i in range(len(test))}),
@@ -253,7 +233,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "parameters": sum(p.numel() for p in model.parameters()),
         "latency_ms_per_1s_clip_1_thread": round(latency_ms(model, CLIP_SAMPLES, repeats=200), 3),
         "real_time_factor_batched_with_file_reading": round(seconds / (len(test) * CLIP_SAMPLES / SAMPLE_RATE), 5),
-        "confusion_png": str(report / "confusion.png"),
+        "confusion_png": str(out / "confusion.png"),
         "confusion_matrix": {"labels": [labels[i] for i in present], "counts": confusion[np.ix_(present, present)].tolist()},
     }
     persons = _persons(Path(args.data))
@@ -264,16 +244,13 @@ def evaluate(args: argparse.Namespace) -> int:
         results["per_person_accuracy"] = {p: round(float(np.mean(v)), 4) for p, v in sorted(by_person.items())}
     if "pocketsphinx" in (args.peers or []):
         words = [w for w in labels if w not in (SILENCE, UNKNOWN)]
-        heard, rtf = _pocketsphinx(test, words)
+        heard, rtf = pocketsphinx_decode((test[i][0].numpy() for i in range(len(test))), " | ".join(words))
         results["peers"] = {"pocketsphinx": {
             "accuracy": round(float(np.mean([h == labels[t] for h, t in zip(heard, targets)])), 4),
             "real_time_factor": round(rtf, 5), "setup": "pocketsphinx 5 default en-us model, JSGF grammar of the 35 words"}}
-    (report / "results.json").write_text(json.dumps(results, indent=1))
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        print(f"accuracy {results['accuracy']:.4f} on {len(test)} test clips "
-              f"({results['test_speakers']} speakers), latency {results['latency_ms_per_1s_clip_1_thread']:.2f} ms")
-        for name, peer in results.get("peers", {}).items():
-            print(f"{name}: accuracy {peer['accuracy']:.4f}, real-time factor {peer['real_time_factor']:.4f}")
+    lines = [f"accuracy {results['accuracy']:.4f} on {len(test)} test clips ({results['test_speakers']} speakers), "
+             f"latency {results['latency_ms_per_1s_clip_1_thread']:.2f} ms"]
+    lines += [f"{name}: accuracy {peer['accuracy']:.4f}, real-time factor {peer['real_time_factor']:.4f}"
+              for name, peer in results.get("peers", {}).items()]
+    report(results, out, args.json, lines)
     return 0
