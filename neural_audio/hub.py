@@ -38,6 +38,7 @@ MODELS: dict[str, str] = {
     "kws-cnn": "neural_audio.models.kws:KeywordCNN",
     "tagger-cnn": "neural_audio.models.tagger:SoundTagger",
     "vae-mel": "neural_audio.models.vae:MelVAE",
+    "gan-digits": "neural_audio.models.gan:DigitGAN",
 }
 
 

@@ -10,8 +10,9 @@ TARGETS = {
     "kws": ("neural_audio.train.kws", "kws-cnn"),
     "tagger": ("neural_audio.train.tagger", "tagger-cnn"),
     "vae": ("neural_audio.train.vae", "vae-mel"),
+    "gan": ("neural_audio.train.gan", "gan-digits"),
 }
-PLANNED = {"ctc": "ctc-rnn", "gan": "gan-digits"}
+PLANNED = {"ctc": "ctc-rnn"}
 # Targets that learn from several dataset folders, with the folders used when none are given.
 DEFAULT_DATA = {"vae": ["data/nsynth", "data/connected_words"]}
 
@@ -119,9 +120,37 @@ def _vae_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads for the speed measure")
 
 
+def _gan_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--work", default="runs/gan", help="log-mel cache, resumable state, logs and sample grids")
+    p.add_argument("--out", default="checkpoints/gan-digits", help="where the EMA generator is saved")
+    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr-g", type=float, default=2e-4)
+    p.add_argument("--lr-d", type=float, default=2e-4)
+    p.add_argument("--z-dim", type=int, default=128)
+    p.add_argument("--channels", type=int, nargs="+", default=[192, 192, 128, 96], help="generator widths")
+    p.add_argument("--critic-channels", type=int, nargs="+", default=[96, 192, 192, 256], help="critic widths")
+    p.add_argument("--aux", type=float, default=0.5, help="weight of the auxiliary digit classification loss")
+    p.add_argument("--ema", type=float, default=0.999, help="decay of the generator weight average")
+    p.add_argument("--judge", default="kws-cnn", help="keyword CNN used to watch progress (checkpoint or folder)")
+    p.add_argument("--save-every", type=int, default=250, help="steps between resumable states")
+    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids and judge checks")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _gan_evaluate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="gan-digits", help="checkpoint name or folder")
+    p.add_argument("--judge", default="kws-cnn", help="keyword CNN that judges (checkpoint name or folder)")
+    p.add_argument("--samples", type=int, default=1000, help="generated clips (spread evenly over the digits)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for the speed measure")
+    p.add_argument("--seed", type=int, default=0)
+
+
 OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options,
            ("tagger", "train"): _tagger_train_options, ("tagger", "evaluate"): _tagger_evaluate_options,
-           ("vae", "train"): _vae_train_options, ("vae", "evaluate"): _vae_evaluate_options}
+           ("vae", "train"): _vae_train_options, ("vae", "evaluate"): _vae_evaluate_options,
+           ("gan", "train"): _gan_train_options, ("gan", "evaluate"): _gan_evaluate_options}
 
 
 def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:
