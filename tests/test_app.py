@@ -164,8 +164,6 @@ def test_in_a_real_browser(app_url, tmp_path):
             panel.locator("input[type=file][accept*='audio']").set_input_files(str(bad))
             panel.get_by_role("button", name="Tag", exact=True).click()
             expect(page.get_by_text("not a readable audio file").first).to_be_visible(timeout=30_000)
-            page.get_by_role("tab", name="Generate (GAN)").click()
-            expect(page.get_by_text("spoken-digit generator (GAN) ('gan-digits') has not been trained yet")).to_be_visible()
         finally:
             browser.close()
 
@@ -229,5 +227,53 @@ def test_vae_tab_in_a_real_browser(app_url, tmp_path):
             panel.get_by_role("button", name="Morph A into B over time").click()
             expect(panel.locator("img")).to_have_count(4, timeout=30_000)
             page.screenshot(path=str(tmp_path / "vae.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def test_gan_endpoints(client):
+    from gradio_client.exceptions import AppError
+    from PIL import Image
+
+    *outputs, captions = client.predict("seven", 4, 3, api_name="/gan_generate")  # seeds 4, 5, 6
+    assert captions == "1: seven (seed 4), 2: seven (seed 5), 3: seven (seed 6)"
+    audio, images = outputs[0::2], outputs[1::2]
+    assert len(audio) == 12 and all(a is not None for a in audio[:3]) and all(a is None for a in audio[3:])
+    assert all(sf.info(a).frames == SR and sf.info(a).samplerate == SR for a in audio[:3])
+    assert all(Image.open(p).size[0] >= 600 for p in images[:3])
+    *walk, captions = client.predict("seven", 4, 6, 3, api_name="/gan_walk")
+    assert captions == "1: seven (seed 4), 2: seven, 3: seven (seed 6)"
+    # The walk starts at seed 4's clip and ends at seed 6's: clips 1 and 3 of the grid above.
+    np.testing.assert_array_equal(_wav(walk[0]), _wav(audio[0]))
+    np.testing.assert_array_equal(_wav(walk[4]), _wav(audio[2]))
+    assert walk[6] is None
+    heard, verdict = client.predict("seven", 3, 2, api_name="/gan_hear")
+    assert len(heard["confidences"]) == 5 and "Clip 2 (seed 4) asked for 'seven'" in verdict
+    with pytest.raises(AppError, match="seed must be a whole number from 0"):
+        client.predict("seven", -1, 2, api_name="/gan_generate")
+    with pytest.raises(AppError, match="whole number as the seed"):
+        client.predict("seven", None, 2, api_name="/gan_generate")
+    with pytest.raises(AppError, match="seed B must be"):
+        client.predict("seven", 0, -1, 3, api_name="/gan_walk")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_gan_tab_in_a_real_browser(app_url, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        try:
+            page = browser.new_page()
+            page.goto(app_url)
+            page.get_by_role("tab", name="Generate (GAN)").click()
+            panel = page.get_by_role("tabpanel")
+            panel.get_by_role("button", name="Generate", exact=True).click()
+            expect(panel.locator("img")).to_have_count(8, timeout=30_000)  # the default count
+            panel.get_by_role("button", name="What does the recognizer hear?").click()
+            expect(panel.get_by_text("asked for 'seven'")).to_be_visible(timeout=30_000)
+            panel.get_by_role("button", name="Walk from A to B").click()
+            expect(panel.locator("img")).to_have_count(13, timeout=30_000)
+            page.screenshot(path=str(tmp_path / "gan.png"), full_page=True)
         finally:
             browser.close()
