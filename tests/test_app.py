@@ -1,5 +1,6 @@
 """The demo as users meet it: app.py served on 127.0.0.1, driven by gradio_client and a real browser."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -209,27 +210,34 @@ def test_vae_endpoints_refuse_what_they_cannot_use(client, tmp_path):
         client.predict(2.0, 1.0, None, api_name="/vae_sample")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_vae_tab_in_a_real_browser(app_url, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+@contextlib.contextmanager
+def _tab(app_url: str, name: str):
+    """A chromium page on the app with tab ``name`` open: yields (page, the tab's panel)."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         try:
             page = browser.new_page()
             page.goto(app_url)
-            page.get_by_role("tab", name="Reconstruct & interpolate (VAE)").click()
-            panel = page.get_by_role("tabpanel")
-            panel.get_by_text("note-flute.wav").click()  # the first example pair fills A and B
-            panel.get_by_role("button", name="Reconstruct A").click()
-            # input and output spectrograms and the latent map
-            expect(panel.locator("img")).to_have_count(3, timeout=30_000)
-            panel.get_by_role("button", name="Morph A into B over time").click()
-            expect(panel.locator("img")).to_have_count(4, timeout=30_000)
-            page.screenshot(path=str(tmp_path / "vae.png"), full_page=True)
+            page.get_by_role("tab", name=name).click()
+            yield page, page.get_by_role("tabpanel")
         finally:
             browser.close()
 
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_vae_tab_in_a_real_browser(app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    with _tab(app_url, "Reconstruct & interpolate (VAE)") as (page, panel):
+        panel.get_by_text("note-flute.wav").click()  # the first example pair fills A and B
+        panel.get_by_role("button", name="Reconstruct A").click()
+        # input and output spectrograms and the latent map
+        expect(panel.locator("img")).to_have_count(3, timeout=30_000)
+        panel.get_by_role("button", name="Morph A into B over time").click()
+        expect(panel.locator("img")).to_have_count(4, timeout=30_000)
+        page.screenshot(path=str(tmp_path / "vae.png"), full_page=True)
 
 def test_gan_endpoints(client):
     from gradio_client.exceptions import AppError
@@ -259,21 +267,13 @@ def test_gan_endpoints(client):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_gan_tab_in_a_real_browser(app_url, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        try:
-            page = browser.new_page()
-            page.goto(app_url)
-            page.get_by_role("tab", name="Generate (GAN)").click()
-            panel = page.get_by_role("tabpanel")
-            panel.get_by_role("button", name="Generate", exact=True).click()
-            expect(panel.locator("img")).to_have_count(8, timeout=30_000)  # the default count
-            panel.get_by_role("button", name="What does the recognizer hear?").click()
-            expect(panel.get_by_text("asked for 'seven'")).to_be_visible(timeout=30_000)
-            panel.get_by_role("button", name="Walk from A to B").click()
-            expect(panel.locator("img")).to_have_count(13, timeout=30_000)
-            page.screenshot(path=str(tmp_path / "gan.png"), full_page=True)
-        finally:
-            browser.close()
+    with _tab(app_url, "Generate (GAN)") as (page, panel):
+        panel.get_by_role("button", name="Generate", exact=True).click()
+        expect(panel.locator("img")).to_have_count(8, timeout=30_000)  # the default count
+        panel.get_by_role("button", name="What does the recognizer hear?").click()
+        expect(panel.get_by_text("asked for 'seven'")).to_be_visible(timeout=30_000)
+        panel.get_by_role("button", name="Walk from A to B").click()
+        expect(panel.locator("img")).to_have_count(13, timeout=30_000)  # and the walk's five steps
+        page.screenshot(path=str(tmp_path / "gan.png"), full_page=True)
