@@ -132,7 +132,8 @@ def test_training_runs_saves_and_resumes(tmp_path):
     data = _digit_dataset(tmp_path / "digits")
     args = Namespace(data=str(data), work=str(tmp_path / "work"), out=str(tmp_path / "out"), steps=2, batch=4,
                      lr_g=1e-4, lr_d=1e-4, z_dim=8, channels=[16, 16, 8, 8], critic_channels=[8, 16], aux=0.5,
-                     ema=0.999, judge="kws-cnn", save_every=1, sample_every=2, threads=1, seed=0, json=True)
+                     aux_g=0.1, mode_seeking=1.0, ema=0.999, judge="kws-cnn", save_every=1, sample_every=2,
+                     threads=1, seed=0, json=True)
     assert train(args) == 0
     assert (tmp_path / "work" / "samples" / "step000002" / "grid.png").is_file()
     model = hub.load_folder(DigitGAN, tmp_path / "out")

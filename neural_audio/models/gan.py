@@ -2,7 +2,8 @@
 
 Both networks convolve over time with the mel bands as channels (as the keyword CNN does): dense
 1-D convolutions train several times faster on a CPU than the 2-D ones of the original SpecGAN.
-The generator is conditioned by class-conditional batch norm (BigGAN style), the discriminator by
+The generator is conditioned by batch norm whose gains come from the digit and the noise (BigGAN
+style), the discriminator by
 projection (Miyato & Koyama, 2018) plus an auxiliary digit classifier. Only the generator ships.
 """
 
@@ -24,34 +25,36 @@ CLIP_SAMPLES = 16000  # one second at 16 kHz, as in SC09
 
 
 class _ConditionalNorm(nn.Module):
-    """Batch norm whose gain and bias are looked up per class (de Vries et al., 2017)."""
+    """Batch norm whose gain and bias are predicted from a conditioning vector (de Vries et al., 2017;
+    BigGAN feeds it the class embedding and the noise, so the noise shapes every layer)."""
 
-    def __init__(self, channels: int, classes: int):
+    def __init__(self, channels: int, cond_dim: int):
         super().__init__()
         self.norm = nn.BatchNorm1d(channels, affine=False)
-        self.gain = nn.Embedding(classes, channels)
-        self.bias = nn.Embedding(classes, channels)
-        nn.init.ones_(self.gain.weight)
-        nn.init.zeros_(self.bias.weight)
+        self.gain = nn.Linear(cond_dim, channels)
+        self.bias = nn.Linear(cond_dim, channels)
+        for layer in (self.gain, self.bias):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
-    def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        return self.norm(x) * self.gain(label).unsqueeze(-1) + self.bias(label).unsqueeze(-1)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return self.norm(x) * (1 + self.gain(cond).unsqueeze(-1)) + self.bias(cond).unsqueeze(-1)
 
 
 class _UpBlock(nn.Module):
     """Residual block that doubles the frame rate (nearest-neighbour upsampling, then convolutions)."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, classes: int):
+    def __init__(self, c_in: int, c_out: int, kernel: int, cond_dim: int):
         super().__init__()
-        self.norm1, self.norm2 = _ConditionalNorm(c_in, classes), _ConditionalNorm(c_out, classes)
+        self.norm1, self.norm2 = _ConditionalNorm(c_in, cond_dim), _ConditionalNorm(c_out, cond_dim)
         self.conv1 = nn.Conv1d(c_in, c_out, kernel, padding=kernel // 2)
         self.conv2 = nn.Conv1d(c_out, c_out, kernel, padding=kernel // 2)
         self.skip = nn.Conv1d(c_in, c_out, 1)
 
-    def forward(self, x: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        h = F.interpolate(F.relu(self.norm1(x, label)), scale_factor=2.0, mode="nearest")
-        h = self.conv2(F.relu(self.norm2(self.conv1(h), label)))
+        h = F.interpolate(F.relu(self.norm1(x, cond)), scale_factor=2.0, mode="nearest")
+        h = self.conv2(F.relu(self.norm2(self.conv1(h), cond)))
         return h + self.skip(up)
 
 
@@ -77,7 +80,7 @@ class DigitGAN(nn.Module, PyTorchModelHubMixin):
         self.register_buffer("mel_std", torch.tensor(mel_std or [3.0] * n_mels).view(1, -1, 1))
         self.embed = nn.Embedding(classes, z_dim)
         self.fc = nn.Linear(2 * z_dim, channels[0] * start_frames)
-        self.blocks = nn.ModuleList(_UpBlock(a, b, kernel, classes) for a, b in zip(channels, channels[1:]))
+        self.blocks = nn.ModuleList(_UpBlock(a, b, kernel, 2 * z_dim) for a, b in zip(channels, channels[1:]))
         self.out_norm = nn.BatchNorm1d(channels[-1])
         self.out = nn.Conv1d(channels[-1], n_mels, kernel, padding=kernel // 2)
         self._hub_mixin_config = {"labels": self.labels, "z_dim": z_dim, "channels": list(channels),
@@ -88,9 +91,10 @@ class DigitGAN(nn.Module, PyTorchModelHubMixin):
 
     def forward_normalised(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
         """The standardised log-mel (batch, n_mels, frames) the discriminator sees."""
-        h = self.fc(torch.cat([z, self.embed(label)], dim=1)).view(len(z), -1, self.start_frames)
+        cond = torch.cat([z, self.embed(label)], dim=1)
+        h = self.fc(cond).view(len(z), -1, self.start_frames)
         for block in self.blocks:
-            h = block(h, label)
+            h = block(h, cond)
         return self.out(F.relu(self.out_norm(h)))[..., : self.frames]
 
     def forward(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:

@@ -180,6 +180,8 @@ def train(args: argparse.Namespace) -> int:
         real, y = real_all[index], target_all[index]
         z = torch.randn(args.batch, args.z_dim, generator=generator)
         fake_y = torch.randint(0, len(DIGITS), (args.batch,), generator=generator)
+        half = args.batch // 2
+        fake_y[half: 2 * half] = fake_y[:half]  # pairs of noise for one digit, for the mode-seeking term
         # Critic: hinge loss on real and generated, auxiliary digit classification on real only.
         with torch.no_grad():
             fake = model.forward_normalised(z, fake_y)
@@ -190,17 +192,22 @@ def train(args: argparse.Namespace) -> int:
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        # Generator: raise the critic's score and make the critic's classifier hear the asked digit.
+        # Generator: raise the critic's score and make the critic's classifier hear the asked digit;
+        # the second half of the batch repeats the first half's digits with other noise, and the
+        # mode-seeking term (Mao et al., 2019) rewards clips that differ as much as their noise does.
         fake = model.forward_normalised(z, fake_y)
         score_fake, logits_fake = critic(diff_augment(fake, floor, generator), fake_y)
-        loss_g = -score_fake.mean() + args.aux * F.cross_entropy(logits_fake, fake_y)
+        spread = ((fake[:half] - fake[half: 2 * half]).abs().mean(dim=(1, 2))
+                  / (z[:half] - z[half: 2 * half]).abs().mean(dim=1)).mean()
+        loss_g = (-score_fake.mean() + args.aux_g * F.cross_entropy(logits_fake, fake_y)
+                  + args.mode_seeking / (spread + 1e-5))
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         ema_update(ema, model, min(args.ema, (1 + step) / (10 + step)))
         parts = {"d": loss_d.item(), "g": loss_g.item(), "real": score_real.mean().item(),
                  "fake": score_fake.mean().item(), "aux_real": (logits_real.argmax(-1) == y).float().mean().item(),
-                 "aux_fake": (logits_fake.argmax(-1) == fake_y).float().mean().item()}
+                 "aux_fake": (logits_fake.argmax(-1) == fake_y).float().mean().item(), "spread": spread.item()}
         for k, v in parts.items():
             running[k] = 0.98 * running[k] + 0.02 * v if k in running else v
         bar.set_postfix(d=f"{running['d']:.3f}", g=f"{running['g']:.3f}", aux=f"{running['aux_fake']:.2f}")
