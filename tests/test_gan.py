@@ -13,7 +13,7 @@ from neural_audio import hub
 from neural_audio.audio import MEL_SPECS
 from neural_audio.generation import generate, latent_walk, noise, resolve_label, slerp
 from neural_audio.models.gan import CLIP_SAMPLES, DIGITS, DigitCritic, DigitGAN
-from neural_audio.train.gan import (diff_augment, frechet_distance, inception_score, standing_stats)
+from neural_audio.train.gan import diff_augment, frechet_distance, inception_score, standing_stats, within_digit_spread
 
 from conftest import SR, tone
 
@@ -113,6 +113,9 @@ def test_inception_score_and_frechet_distance():
     a = rng.standard_normal((2000, 4))
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
     assert frechet_distance(a, a + 1.0) == pytest.approx(4.0, abs=0.05)
+    same = np.zeros((6, 2, 3))
+    assert within_digit_spread(same, np.arange(6) % 2) == 0.0
+    assert within_digit_spread(same + np.arange(6)[:, None, None], np.zeros(6)) > 0
 
 
 def _digit_dataset(root):

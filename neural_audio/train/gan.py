@@ -267,6 +267,17 @@ def _summary(probs: np.ndarray, embeds: np.ndarray, targets: np.ndarray, referen
     return out
 
 
+def within_digit_spread(mels: np.ndarray, targets: np.ndarray, per_digit: int = 50) -> float:
+    """Mean RMS log-mel distance between two clips of the same digit (first ``per_digit`` of each):
+    a generator that says each digit one way only scores near 0."""
+    spreads = []
+    for i in np.unique(targets):
+        x = mels[targets == i][:per_digit].reshape(-1, mels[0].size)
+        d = np.sqrt(((x[:, None] - x[None]) ** 2).mean(-1))
+        spreads.append(d[np.triu_indices(len(x), 1)].mean())
+    return float(np.mean(spreads))
+
+
 def _speed(model: DigitGAN, threads: int, repeats: int = 5) -> dict:
     """Wall time of ``generate`` for 16 clips, generator and mel inverse included."""
     from ..generation import generate
@@ -315,6 +326,11 @@ def evaluate(args: argparse.Namespace) -> int:
     fake_probs, fake_embeds = judge_audio(judge, digits, fake_audio)
     real = _summary(real_probs, real_embeds, real_targets, None)
     generated = _summary(fake_probs, fake_embeds, fake_targets, real_embeds)
+    with torch.no_grad():
+        real_mels = torch.cat([front(part) for part in real_audio.split(256)]).numpy()
+    real["within_digit_spread"] = round(within_digit_spread(real_mels, real_targets), 3)
+    generated["within_digit_spread"] = round(within_digit_spread(np.stack([c.log_mel for c in clips]),
+                                                                 fake_targets), 3)
     report = {
         "model": args.model, "judge": args.judge,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -333,6 +349,7 @@ def evaluate(args: argparse.Namespace) -> int:
     else:
         print(f"generated: IS {generated['inception_score']:.2f} (real test {real['inception_score']:.2f}, "
               f"x{report['inception_score_ratio']:.2f}), accuracy {generated['accuracy']:.3f}, "
-              f"Fréchet distance {generated['frechet_distance']:.2f}; "
+              f"Fréchet distance {generated['frechet_distance']:.2f}, within-digit spread "
+              f"{generated['within_digit_spread']:.2f} (real {real['within_digit_spread']:.2f}); "
               f"16 clips in {report['speed']['median_s']:.2f} s on {args.threads} threads")
     return 0
