@@ -123,7 +123,7 @@ def _vae_evaluate_options(p: argparse.ArgumentParser) -> None:
 def _gan_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/gan", help="log-mel cache, resumable state, logs and sample grids")
     p.add_argument("--out", default="checkpoints/gan-digits", help="where the EMA generator is saved")
-    p.add_argument("--steps", type=int, default=6000)
+    p.add_argument("--steps", type=int, default=6500)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr-g", type=float, default=2e-4)
     p.add_argument("--lr-d", type=float, default=2e-4)

@@ -311,6 +311,11 @@ def evaluate(args: argparse.Namespace) -> int:
     real_audio = torch.stack([test[i][0] for i in tqdm(range(len(test)), desc="test digits", unit="clip")])
     real_targets = np.array(test.labels)
     real_probs, real_embeds = judge_audio(judge, digits, real_audio)
+    # Real training clips (every sixth, 1,100): how far the training persons alone are from the test persons.
+    train = SpeechCommands(args.data, "train", words=DIGITS)
+    train_index = range(0, len(train), 6)
+    train_audio = torch.stack([train[i][0] for i in tqdm(train_index, desc="train digits", unit="clip")])
+    train_probs, train_embeds = judge_audio(judge, digits, train_audio)
     # The same clips through the gan front end and the mel inverse: the best a perfect generator could sound.
     front, inverse = LogMel(model.mel_spec), mel_inverse(model.mel_spec)
     with torch.no_grad():
@@ -337,6 +342,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "generated": generated,
         "real_test": real,
         "real_test_mel_inverse": _summary(resynth_probs, resynth_embeds, real_targets, real_embeds),
+        "real_train": _summary(train_probs, train_embeds, np.array(train.labels)[list(train_index)], real_embeds),
         "inception_score_ratio": round(generated["inception_score"] / real["inception_score"], 3),
         "speed": _speed(model, args.threads),
         "targets": {"accuracy": 0.80, "inception_score_ratio": 0.60, "speed_16_clips_s": 1.0},
