@@ -98,10 +98,12 @@ class DigitGAN(nn.Module, PyTorchModelHubMixin):
         return self.out(F.relu(self.out_norm(h)))[..., : self.frames]
 
     def forward(self, z: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        """Log-mel in the front end's units; in eval mode never below its floor."""
+        """Log-mel in the front end's units; in eval mode within what audio in [-1, 1] can have."""
         mel = self.forward_normalised(z, label) * self.mel_std + self.mel_mean
         if not self.training:
-            mel = mel.clamp_min(math.log(self.mel_spec.log_floor))
+            # Between the front end's floor and the power of a full-scale signal's STFT bin, (n_fft / 2)^2:
+            # a rare outlier beyond that would overflow Griffin-Lim.
+            mel = mel.clamp(math.log(self.mel_spec.log_floor), 2 * math.log(self.mel_spec.n_fft / 2))
         return mel
 
     def normalise(self, log_mel: torch.Tensor) -> torch.Tensor:

@@ -249,12 +249,14 @@ def inception_score(probs: np.ndarray) -> float:
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two sets of embeddings (as FID; Heusel et al., 2017)."""
-    from scipy import linalg
-
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    root = linalg.sqrtm(cov_a @ cov_b)
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root.real))
+    # tr sqrt(A B) = tr sqrt(A^1/2 B A^1/2), whose argument is symmetric: eigh is exact and stable
+    # where a general matrix square root of A B is not.
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(values.clip(min=0))) @ vectors.T
+    trace_root = np.sqrt(np.linalg.eigvalsh(root_a @ cov_b @ root_a).clip(min=0)).sum()
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
 
 
 def _summary(probs: np.ndarray, embeds: np.ndarray, targets: np.ndarray, reference: np.ndarray | None) -> dict:
@@ -325,7 +327,8 @@ def evaluate(args: argparse.Namespace) -> int:
     per_digit = -(-args.samples // len(DIGITS))
     clips = []
     for i, digit in enumerate(tqdm(DIGITS, desc="generating", unit="digit")):
-        clips += generate(digit, per_digit, args.seed + i * per_digit, model=model)
+        for start in range(0, per_digit, 50):  # generate() takes at most 64 clips a call
+            clips += generate(digit, min(50, per_digit - start), args.seed + i * per_digit + start, model=model)
     fake_audio = torch.from_numpy(np.stack([c.audio for c in clips]))
     fake_targets = np.array([DIGITS.index(c.label) for c in clips])
     fake_probs, fake_embeds = judge_audio(judge, digits, fake_audio)
