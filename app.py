@@ -156,12 +156,8 @@ def tag_tab() -> None:
                      headers=["sound", "start (s)", "end (s)"], table="Sound events")
 
 
-def synthesis_tab(model: str, what: str) -> None:
-    tab_header(what, model)
-
-
-def vae_call(fn, *args):
-    """Run a VAE inference function, turning a missing model or a bad setting into a message."""
+def model_call(fn, *args):
+    """Run an inference function, turning a missing model or a bad setting into a message."""
     try:
         return fn(*args)
     except hub.ModelNotAvailable as exc:
@@ -186,7 +182,7 @@ def encode_input(path: str | None, name: str):
     from neural_audio.audio import SAMPLE_RATE
     from neural_audio.synthesis import encode
 
-    return vae_call(lambda: encode(load_sound(path, name), orig_sr=SAMPLE_RATE))
+    return model_call(lambda: encode(load_sound(path, name), orig_sr=SAMPLE_RATE))
 
 
 def as_output(result):
@@ -207,7 +203,7 @@ def vae_reconstruct_view(path_a: str | None, path_b: str | None):
     if path_b:
         encodings.append(encode_input(path_b, "B"))
         names.append("B")
-    audio, picture = as_output(vae_call(decode, a.latents, a.frames, a.samples))
+    audio, picture = as_output(model_call(decode, a.latents, a.frames, a.samples))
     latent_map = trajectory_image(pca_2d(*(e.latents for e in encodings)), names)
     return audio, spectrogram_image(a.log_mel), picture, latent_map
 
@@ -216,14 +212,14 @@ def vae_interpolate_view(path_a: str | None, path_b: str | None, alpha: float, m
     from neural_audio.synthesis import interpolate
 
     a, b = encode_input(path_a, "A"), encode_input(path_b, "B")
-    return as_output(vae_call(interpolate, a, b, float(alpha), mode))
+    return as_output(model_call(interpolate, a, b, float(alpha), mode))
 
 
 def vae_morph_view(path_a: str | None, path_b: str | None, mode: str):
     from neural_audio.synthesis import morph
 
     a, b = encode_input(path_a, "A"), encode_input(path_b, "B")
-    return as_output(vae_call(morph, a, b, mode))
+    return as_output(model_call(morph, a, b, mode))
 
 
 def vae_sample_view(seconds: float, temperature: float, seed: float | None):
@@ -231,7 +227,7 @@ def vae_sample_view(seconds: float, temperature: float, seed: float | None):
 
     if seed is None:
         raise user_error("Enter a whole number as the seed.")
-    return as_output(vae_call(sample, float(seconds), float(temperature), int(seed)))
+    return as_output(model_call(sample, float(seconds), float(temperature), int(seed)))
 
 
 def vae_tab() -> None:
@@ -280,6 +276,119 @@ def vae_tab() -> None:
     sample_button.click(vae_sample_view, [seconds, temperature, seed], [sampled, sampled_spec], api_name="vae_sample")
 
 
+GAN_SLOTS = 12  # clip players in the generated grid
+WALK_SLOTS = 8  # and in the latent walk
+
+
+def whole_number(value: float | None, name: str) -> int:
+    """A number box's value as an int, or a gr.Error that says what to enter."""
+    if value is None or float(value) != int(value):
+        raise user_error(f"Enter a whole number as the {name}.")
+    return int(value)
+
+
+def clip_slots(clips, slots: int) -> list:
+    """GeneratedDigits as (audio player, spectrogram) values for ``slots`` fixed slots (the rest empty),
+    then one line saying which digit and seed each clip is."""
+    from neural_audio.audio import SAMPLE_RATE
+    from neural_audio.plot import spectrogram_image
+
+    out = []
+    for c in clips:
+        out += [(SAMPLE_RATE, c.pcm16()), spectrogram_image(c.log_mel)]
+    captions = ", ".join(f"{i + 1}: {c.label}" + (f" (seed {c.seed})" if c.seed is not None else "")
+                         for i, c in enumerate(clips))
+    return out + [None, None] * (slots - len(clips)) + [captions]
+
+
+def show_slots(count: float | None, slots: int) -> list:
+    """Show the first ``count`` (player, spectrogram) slots and hide the rest (not part of the API)."""
+    shown = int(count) if count is not None and float(count) == int(count) else 0
+    return [gr.update(visible=i < shown) for i in range(slots) for _ in range(2)]
+
+
+def gan_generate_view(label: str, seed: float | None, count: float):
+    """Clips of one digit (or random digits) from seeds seed .. seed + count - 1."""
+    from neural_audio.generation import generate
+
+    seed = whole_number(seed, "seed")
+    return clip_slots(model_call(generate, label, whole_number(count, "count"), seed), GAN_SLOTS)
+
+
+def gan_walk_view(label: str, seed_a: float | None, seed_b: float | None, steps: float):
+    """A latent walk from seed A's noise to seed B's for one digit."""
+    from neural_audio.generation import latent_walk
+
+    a, b = whole_number(seed_a, "seed A"), whole_number(seed_b, "seed B")
+    return clip_slots(model_call(latent_walk, label, a, b, whole_number(steps, "number of steps")), WALK_SLOTS)
+
+
+def gan_hear_view(label: str, seed: float | None, clip: float | None):
+    """Generated clip number ``clip`` (of the grid from ``seed``) through the keyword recognizer."""
+    from neural_audio.audio import SAMPLE_RATE
+    from neural_audio.generation import generate
+    from neural_audio.inference import recognize
+
+    seed, clip = whole_number(seed, "seed"), whole_number(clip, "clip number")
+    if not 1 <= clip <= GAN_SLOTS:
+        raise user_error(f"Choose a clip number from 1 to {GAN_SLOTS}.")
+    generated = model_call(generate, label, 1, seed + clip - 1)[0]
+    result = model_call(lambda: recognize(generated.audio, orig_sr=SAMPLE_RATE))
+    best = result.top[0][0]
+    verdict = "hears the digit asked for" if best == generated.label else f"hears '{best}'"
+    return dict(result.top), (f"Clip {clip} (seed {generated.seed}) asked for '{generated.label}'; "
+                              f"the recognizer {verdict}.")
+
+
+def clip_grid(slots: int, name: str, per_row: int = 4) -> list:
+    """``slots`` hidden (audio player, spectrogram) pairs in rows; the views fill and show them."""
+    components = []
+    for start in range(0, slots, per_row):
+        with gr.Row():
+            for i in range(start, min(slots, start + per_row)):
+                with gr.Column(min_width=160):
+                    components.append(gr.Audio(type="numpy", interactive=False, visible=False, label=f"{name} {i + 1}"))
+                    components.append(gr.Image(type="numpy", interactive=False, visible=False, show_label=False))
+    return components
+
+
+def gan_tab() -> None:
+    from neural_audio.generation import RANDOM
+    from neural_audio.models.gan import DIGITS
+
+    tab_header("One-second spoken digits, zero to nine, from a class-conditional GAN: the generator draws a "
+               "log-mel spectrogram from a noise vector (fixed by the seed) and the digit, and fast Griffin-Lim "
+               "makes it sound. Walk between two seeds' noise for one digit, or let the keyword recognizer say "
+               "what it hears in a generated clip.", "gan-digits", "kws-cnn")
+    with gr.Row():
+        digit = gr.Dropdown([RANDOM, *DIGITS], value="seven", label="digit")
+        seed = gr.Number(value=0, precision=0, label="seed (clip i uses seed + i - 1)")
+        count = gr.Slider(1, GAN_SLOTS, value=8, step=1, label="count")
+        button = gr.Button("Generate", variant="primary")
+    captions = gr.Markdown()
+    grid = clip_grid(GAN_SLOTS, "Clip")
+    button.click(gan_generate_view, [digit, seed, count], grid + [captions], api_name="gan_generate").success(
+        lambda n: show_slots(n, GAN_SLOTS), count, grid, api_visibility="private")
+    with gr.Row():
+        clip = gr.Number(value=1, precision=0, label="clip number")
+        hear_button = gr.Button("What does the recognizer hear?")
+    with gr.Row():
+        heard = gr.Label(num_top_classes=5, label="Keyword recognizer (kws-cnn)")
+        verdict = gr.Markdown()
+    hear_button.click(gan_hear_view, [digit, seed, clip], [heard, verdict], api_name="gan_hear")
+    gr.Markdown("**Latent walk** for the chosen digit (with random, the digit seed A draws).")
+    with gr.Row():
+        seed_a = gr.Number(value=0, precision=0, label="seed A")
+        seed_b = gr.Number(value=1, precision=0, label="seed B")
+        steps = gr.Slider(2, WALK_SLOTS, value=5, step=1, label="steps (both ends included)")
+        walk_button = gr.Button("Walk from A to B")
+    walk_captions = gr.Markdown()
+    walk = clip_grid(WALK_SLOTS, "Step")
+    walk_button.click(gan_walk_view, [digit, seed_a, seed_b, steps], walk + [walk_captions],
+                      api_name="gan_walk").success(lambda n: show_slots(n, WALK_SLOTS), steps, walk,
+                                                   api_visibility="private")
+
+
 with gr.Blocks(title="neural_audio") as demo:
     gr.Markdown(INTRO.format(limit=MAX_SECONDS))
     with gr.Tab("Recognize speech"):
@@ -287,7 +396,7 @@ with gr.Blocks(title="neural_audio") as demo:
     with gr.Tab("Tag sounds"):
         tag_tab()
     with gr.Tab("Generate (GAN)"):
-        synthesis_tab("gan-digits", "Spoken digits zero to nine from a class-conditional GAN, with latent walks.")
+        gan_tab()
     with gr.Tab("Reconstruct & interpolate (VAE)"):
         vae_tab()
 

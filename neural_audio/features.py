@@ -105,6 +105,12 @@ class MelInverse(nn.Module):
         return ola.crop(ola.synthesise(spectrum))
 
 
+@lru_cache(maxsize=4)
+def mel_inverse(spec: MelSpec) -> MelInverse:
+    """One shared :class:`MelInverse` per front end (its filterbank pseudo-inverse is built once)."""
+    return MelInverse(spec)
+
+
 def _with_magnitude(z: torch.Tensor, magnitude: torch.Tensor) -> torch.Tensor:
     """``magnitude * z / |z|``; squares of the real view beat torch.sgn's hypot by ~30 % on CPU."""
     parts = torch.view_as_real(z)

@@ -39,6 +39,7 @@ MODELS: dict[str, str] = {
     "ctc-rnn": "neural_audio.models.ctc:CTCTranscriber",
     "tagger-cnn": "neural_audio.models.tagger:SoundTagger",
     "vae-mel": "neural_audio.models.vae:MelVAE",
+    "gan-digits": "neural_audio.models.gan:DigitGAN",
 }
 
 

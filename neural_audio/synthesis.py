@@ -8,7 +8,6 @@ frames become audio through the project's fast Griffin-Lim (:class:`~neural_audi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -53,11 +52,10 @@ def _model(model=None):
     return model or cached_model("vae-mel")
 
 
-@lru_cache(maxsize=4)
 def _inverse(spec: MelSpec):
-    from .features import MelInverse
+    from .features import mel_inverse
 
-    return MelInverse(spec)
+    return mel_inverse(spec)
 
 
 def encode(source: Source, *, orig_sr: int | None = None, model=None) -> Encoding:

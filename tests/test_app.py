@@ -1,5 +1,6 @@
 """The demo as users meet it: app.py served on 127.0.0.1, driven by gradio_client and a real browser."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -172,6 +173,8 @@ def test_in_a_real_browser(app_url, tmp_path):
             panel.locator("input[type=file][accept*='audio']").set_input_files(str(EXAMPLES / "speech-yes.wav"))
             panel.get_by_role("button", name="Recognize").click()
             expect(panel.get_by_test_id("label-output-value")).to_contain_text("yes", timeout=30_000)
+            # The same click transcribes: the word is shown with its time span.
+            expect(panel.get_by_text(re.compile(r"^\d\.\d\d-\d\.\d\d s$")).first).to_be_visible(timeout=30_000)
             page.screenshot(path=str(tmp_path / "recognize.png"))
             page.get_by_role("tab", name="Tag sounds").click()
             panel = page.get_by_role("tabpanel")
@@ -187,8 +190,6 @@ def test_in_a_real_browser(app_url, tmp_path):
             panel.locator("input[type=file][accept*='audio']").set_input_files(str(bad))
             panel.get_by_role("button", name="Tag", exact=True).click()
             expect(page.get_by_text("not a readable audio file").first).to_be_visible(timeout=30_000)
-            page.get_by_role("tab", name="Generate (GAN)").click()
-            expect(page.get_by_text("spoken-digit generator (GAN) ('gan-digits') has not been trained yet")).to_be_visible()
         finally:
             browser.close()
 
@@ -234,23 +235,70 @@ def test_vae_endpoints_refuse_what_they_cannot_use(client, tmp_path):
         client.predict(2.0, 1.0, None, api_name="/vae_sample")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_vae_tab_in_a_real_browser(app_url, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+@contextlib.contextmanager
+def _tab(app_url: str, name: str):
+    """A chromium page on the app with tab ``name`` open: yields (page, the tab's panel)."""
+    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
         try:
             page = browser.new_page()
             page.goto(app_url)
-            page.get_by_role("tab", name="Reconstruct & interpolate (VAE)").click()
-            panel = page.get_by_role("tabpanel")
-            panel.get_by_text("note-flute.wav").click()  # the first example pair fills A and B
-            panel.get_by_role("button", name="Reconstruct A").click()
-            # input and output spectrograms and the latent map
-            expect(panel.locator("img")).to_have_count(3, timeout=30_000)
-            panel.get_by_role("button", name="Morph A into B over time").click()
-            expect(panel.locator("img")).to_have_count(4, timeout=30_000)
-            page.screenshot(path=str(tmp_path / "vae.png"), full_page=True)
+            page.get_by_role("tab", name=name).click()
+            yield page, page.get_by_role("tabpanel")
         finally:
             browser.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_vae_tab_in_a_real_browser(app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    with _tab(app_url, "Reconstruct & interpolate (VAE)") as (page, panel):
+        panel.get_by_text("note-flute.wav").click()  # the first example pair fills A and B
+        panel.get_by_role("button", name="Reconstruct A").click()
+        # input and output spectrograms and the latent map
+        expect(panel.locator("img")).to_have_count(3, timeout=30_000)
+        panel.get_by_role("button", name="Morph A into B over time").click()
+        expect(panel.locator("img")).to_have_count(4, timeout=30_000)
+        page.screenshot(path=str(tmp_path / "vae.png"), full_page=True)
+
+def test_gan_endpoints(client):
+    from gradio_client.exceptions import AppError
+    from PIL import Image
+
+    *outputs, captions = client.predict("seven", 4, 3, api_name="/gan_generate")  # seeds 4, 5, 6
+    assert captions == "1: seven (seed 4), 2: seven (seed 5), 3: seven (seed 6)"
+    audio, images = outputs[0::2], outputs[1::2]
+    assert len(audio) == 12 and all(a is not None for a in audio[:3]) and all(a is None for a in audio[3:])
+    assert all(sf.info(a).frames == SR and sf.info(a).samplerate == SR for a in audio[:3])
+    assert all(Image.open(p).size[0] >= 600 for p in images[:3])
+    *walk, captions = client.predict("seven", 4, 6, 3, api_name="/gan_walk")
+    assert captions == "1: seven (seed 4), 2: seven, 3: seven (seed 6)"
+    # The walk starts at seed 4's clip and ends at seed 6's: clips 1 and 3 of the grid above.
+    np.testing.assert_array_equal(_wav(walk[0]), _wav(audio[0]))
+    np.testing.assert_array_equal(_wav(walk[4]), _wav(audio[2]))
+    assert walk[6] is None
+    heard, verdict = client.predict("seven", 3, 2, api_name="/gan_hear")
+    assert len(heard["confidences"]) == 5 and "Clip 2 (seed 4) asked for 'seven'" in verdict
+    with pytest.raises(AppError, match="seed must be a whole number from 0"):
+        client.predict("seven", -1, 2, api_name="/gan_generate")
+    with pytest.raises(AppError, match="whole number as the seed"):
+        client.predict("seven", None, 2, api_name="/gan_generate")
+    with pytest.raises(AppError, match="seed B must be"):
+        client.predict("seven", 0, -1, 3, api_name="/gan_walk")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_gan_tab_in_a_real_browser(app_url, tmp_path):
+    from playwright.sync_api import expect
+
+    with _tab(app_url, "Generate (GAN)") as (page, panel):
+        panel.get_by_role("button", name="Generate", exact=True).click()
+        expect(panel.locator("img")).to_have_count(8, timeout=30_000)  # the default count
+        panel.get_by_role("button", name="What does the recognizer hear?").click()
+        expect(panel.get_by_text("asked for 'seven'")).to_be_visible(timeout=30_000)
+        panel.get_by_role("button", name="Walk from A to B").click()
+        expect(panel.locator("img")).to_have_count(13, timeout=30_000)  # and the walk's five steps
+        page.screenshot(path=str(tmp_path / "gan.png"), full_page=True)

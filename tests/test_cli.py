@@ -55,14 +55,19 @@ def test_inspect_json_shape(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_untrained_model_commands_say_so(tmp_path):
+def test_missing_checkpoints_offline_are_a_clear_error(tmp_path):
+    """No checkpoints/ folder and no Hub (tests run with HF_HUB_OFFLINE=1): every model command says which
+    model is missing and why, exits with 2 and prints no traceback."""
     wav = tmp_path / "a.wav"
     sf.write(wav, tone(), SR)
-    for args in (["generate", "--label", "seven"], ["train", "gan"]):
-        out = run_cli(*args)
-        assert out.returncode == 2
-        assert "has not been trained yet" in out.stderr and "Traceback" not in out.stderr
-        assert out.stdout == ""
+    empty = tmp_path / "no-checkpoints"
+    empty.mkdir()
+    for args, name in ((["transcribe", str(wav), "--json"], "ctc-rnn"), (["recognize", str(wav)], "kws-cnn"),
+                       (["generate", "--label", "seven", "--out", str(tmp_path / "g")], "gan-digits")):
+        out = run_cli(*args, checkpoints=empty)
+        assert out.returncode == 2, out.stderr
+        assert f"'{name}' is not in" in out.stderr and "HF_HUB_OFFLINE is set" in out.stderr
+        assert "Traceback" not in out.stderr and out.stdout == ""
 
 
 def test_transcribe_json_shape(tmp_path):
@@ -171,3 +176,34 @@ def test_interpolate_and_sample_json_shape(tmp_path, tiny_vae):
     assert [(r["seed"], sf.info(r["file"]).frames) for r in json.loads(out.stdout)] == [(7, SR // 2), (8, SR // 2)]
     out = run_cli("sample", "--seconds", "99", "--out", str(tmp_path / "s"), checkpoints=tiny_vae)
     assert out.returncode == 1 and "seconds must be" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_gan(tmp_path_factory):
+    """A checkpoints/ folder holding a tiny random DigitGAN."""
+    import torch
+
+    from neural_audio.models.gan import DigitGAN
+
+    root = tmp_path_factory.mktemp("checkpoints")
+    torch.manual_seed(0)
+    DigitGAN(z_dim=8, channels=(16, 16, 8, 8)).eval().save_pretrained(root / "gan-digits")
+    return root
+
+
+def test_generate_json_shape(tmp_path, tiny_gan):
+    out = run_cli("generate", "--label", "seven", "--n", "3", "--seed", "4", "--out", str(tmp_path / "g"), "--json",
+                  checkpoints=tiny_gan)
+    assert out.returncode == 0, out.stderr
+    results = json.loads(out.stdout)
+    assert [set(r) for r in results] == [{"file", "label", "seed"}] * 3
+    assert [(r["label"], r["seed"]) for r in results] == [("seven", 4), ("seven", 5), ("seven", 6)]
+    assert all(sf.info(r["file"]).frames == SR and sf.info(r["file"]).samplerate == SR for r in results)
+    again = run_cli("generate", "--label", "seven", "--seed", "5", "--out", str(tmp_path / "h"), "--json",
+                    checkpoints=tiny_gan)
+    np.testing.assert_array_equal(sf.read(json.loads(again.stdout)[0]["file"])[0], sf.read(results[1]["file"])[0])
+    rand = run_cli("generate", "--label", "random", "--n", "4", "--out", str(tmp_path / "r"), "--json",
+                   checkpoints=tiny_gan)
+    assert rand.returncode == 0 and [r["seed"] for r in json.loads(rand.stdout)] == [0, 1, 2, 3]
+    bad = run_cli("generate", "--label", "eleven", "--out", str(tmp_path / "b"), checkpoints=tiny_gan)
+    assert bad.returncode == 1 and "Unknown digit 'eleven'" in bad.stderr and "Traceback" not in bad.stderr

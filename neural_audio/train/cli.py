@@ -11,8 +11,8 @@ TARGETS = {
     "tagger": ("neural_audio.train.tagger", "tagger-cnn"),
     "vae": ("neural_audio.train.vae", "vae-mel"),
     "ctc": ("neural_audio.train.ctc", "ctc-rnn"),
+    "gan": ("neural_audio.train.gan", "gan-digits"),
 }
-PLANNED = {"gan": "gan-digits"}
 # Targets that learn from several dataset folders, with the folders used when none are given.
 DEFAULT_DATA = {"vae": ["data/nsynth", "data/connected_words"],
                 "ctc": ["data/connected_words", "data/speech_commands"]}
@@ -21,16 +21,6 @@ DEFAULT_DATA = {"vae": ["data/nsynth", "data/connected_words"],
 def _call(target: str, verb: str):
     def run(args: argparse.Namespace) -> int:
         return getattr(importlib.import_module(TARGETS[target][0]), verb)(args)
-
-    return run
-
-
-def _planned(name: str):
-    def run(args: argparse.Namespace) -> int:
-        from ..hub import model_class
-
-        model_class(name)  # raises ModelNotAvailable: not trained yet
-        return 2
 
     return run
 
@@ -124,7 +114,7 @@ def _vae_evaluate_options(p: argparse.ArgumentParser) -> None:
 def _ctc_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/ctc", help="log-mel cache, resumable state, logs and the best model")
     p.add_argument("--out", default="checkpoints/ctc-rnn", help="where the final model is saved")
-    p.add_argument("--steps", type=int, default=9000)
+    p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1.5e-3)
     p.add_argument("--warmup", type=int, default=400, help="learning-rate warm-up steps")
@@ -140,6 +130,27 @@ def _ctc_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
 
 
+def _gan_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--work", default="runs/gan", help="log-mel cache, resumable state, logs and sample grids")
+    p.add_argument("--out", default="checkpoints/gan-digits", help="where the EMA generator is saved")
+    p.add_argument("--steps", type=int, default=6500)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--lr-g", type=float, default=2e-4)
+    p.add_argument("--lr-d", type=float, default=2e-4)
+    p.add_argument("--z-dim", type=int, default=128)
+    p.add_argument("--channels", type=int, nargs="+", default=[192, 192, 128, 96], help="generator widths")
+    p.add_argument("--critic-channels", type=int, nargs="+", default=[96, 192, 192, 256], help="critic widths")
+    p.add_argument("--aux", type=float, default=0.5, help="weight of the critic's auxiliary digit classification loss")
+    p.add_argument("--aux-g", type=float, default=0.1, help="weight of that classifier's loss on generated clips")
+    p.add_argument("--mode-seeking", type=float, default=1.0, help="weight of the mode-seeking diversity term")
+    p.add_argument("--ema", type=float, default=0.999, help="decay of the generator weight average")
+    p.add_argument("--judge", default="kws-cnn", help="keyword CNN used to watch progress (checkpoint or folder)")
+    p.add_argument("--save-every", type=int, default=250, help="steps between resumable states")
+    p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids and judge checks")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0)
+
+
 def _ctc_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="ctc-rnn", help="checkpoint name or folder")
     p.add_argument("--report", default="runs/ctc-eval", help="folder for results.json")
@@ -148,10 +159,19 @@ def _ctc_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test utterances")
 
 
+def _gan_evaluate_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="gan-digits", help="checkpoint name or folder")
+    p.add_argument("--judge", default="kws-cnn", help="keyword CNN that judges (checkpoint name or folder)")
+    p.add_argument("--samples", type=int, default=1000, help="generated clips (spread evenly over the digits)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads for the speed measure")
+    p.add_argument("--seed", type=int, default=0)
+
+
 OPTIONS = {("kws", "train"): _kws_train_options, ("kws", "evaluate"): _kws_evaluate_options,
            ("tagger", "train"): _tagger_train_options, ("tagger", "evaluate"): _tagger_evaluate_options,
            ("vae", "train"): _vae_train_options, ("vae", "evaluate"): _vae_evaluate_options,
-           ("ctc", "train"): _ctc_train_options, ("ctc", "evaluate"): _ctc_evaluate_options}
+           ("ctc", "train"): _ctc_train_options, ("ctc", "evaluate"): _ctc_evaluate_options,
+           ("gan", "train"): _gan_train_options, ("gan", "evaluate"): _gan_evaluate_options}
 
 
 def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:
@@ -165,8 +185,3 @@ def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:
         p.add_argument("--json", action="store_true", help="print the results as JSON")
         OPTIONS[(target, verb)](p)
         p.set_defaults(func=_call(target, verb))
-    for target, name in PLANNED.items():
-        p = subparsers.add_parser(target, help=f"{verb} the {name} model (not built yet)")
-        p.add_argument("--data")
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=_planned(name))
