@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -30,7 +31,8 @@ def main() -> None:
     clip = np.concatenate([load(p) for p in examples])
     audio = np.tile(clip, int(np.ceil(args.seconds * SAMPLE_RATE / clip.size)))[: int(args.seconds * SAMPLE_RATE)]
     model = load_model("ctc-rnn")
-    results = {"threads": args.threads, "seconds": args.seconds}
+    results = {"threads": args.threads, "seconds": args.seconds,
+               "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)")}
     for name, beam in (("greedy", 0), ("beam16", 16), ("beam8", 8)):
         times = []
         for i in range(args.repeats + 3):
