@@ -96,6 +96,22 @@ def load(
     return _finish(data, rate, sr, name, limit)
 
 
+def loud_span(audio: np.ndarray, top_db: float = 40.0, frame: int = 320, hop: int = 160,
+              floor: float = 1e-4) -> tuple[int, int] | None:
+    """Samples [start, end) from the first to the last frame whose RMS is within ``top_db`` of the
+    loudest frame's (frames of ``frame`` samples every ``hop``). None when no frame's RMS exceeds
+    ``floor``; the whole clip when it is shorter than one frame."""
+    if audio.size < frame:
+        return 0, audio.size
+    n = 1 + (audio.size - frame) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop][:n]
+    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
+    loud = np.flatnonzero(rms > max(rms.max() * 10 ** (-top_db / 20), floor))
+    if loud.size == 0:
+        return None
+    return int(loud[0] * hop), int(loud[-1] * hop + frame)
+
+
 def is_silent(audio: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool:
     """True when the peak level of ``audio`` is below ``threshold_dbfs``."""
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .audio import MEL_SPECS, SAMPLE_RATE, Source, is_silent, load
+from .audio import MEL_SPECS, SAMPLE_RATE, Source, is_silent, load, loud_span
 
 
 @dataclass
@@ -281,12 +281,10 @@ def _word_spans(words: list, audio: np.ndarray, floor_db: float = 40.0, hop: int
     """
     from dataclasses import replace
 
-    frames = audio[: audio.size // hop * hop].reshape(-1, hop)
-    if not len(frames) or not words:
+    span = loud_span(audio, floor_db, frame=hop, hop=hop)
+    if span is None or not words:
         return words
-    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    loud = np.flatnonzero(level > level.max() - floor_db)
-    first, last = float(loud[0] * hop / SAMPLE_RATE), float((loud[-1] + 1) * hop / SAMPLE_RATE)
+    first, last = span[0] / SAMPLE_RATE, span[1] / SAMPLE_RATE
     starts, ends = [w.start for w in words], [w.end for w in words]
     for i in range(len(words) - 1):
         ends[i] = starts[i + 1] = (ends[i] + starts[i + 1]) / 2

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
+from ..audio import SAMPLE_RATE, loud_span
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +252,5 @@ def _to_model_rate(audio: np.ndarray, rate: float) -> np.ndarray:
 
 def trim_silence(audio: np.ndarray, top_db: float = 40.0, frame: int = 320, hop: int = 160) -> np.ndarray:
     """Cut leading and trailing parts quieter than ``top_db`` below the loudest frame."""
-    if audio.size < frame:
-        return audio
-    n = 1 + (audio.size - frame) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop][:n]
-    rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
-    loud = np.flatnonzero(rms > max(rms.max() * 10 ** (-top_db / 20), 1e-4))
-    if loud.size == 0:
-        return audio[:0]
-    return audio[loud[0] * hop: loud[-1] * hop + frame]
+    span = loud_span(audio, top_db, frame, hop)
+    return audio[:0] if span is None else audio[span[0]: span[1]]
