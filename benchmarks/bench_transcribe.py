@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 from neural_audio.audio import SAMPLE_RATE, load
 from neural_audio.hub import load_model
 from neural_audio.inference import transcribe
+from neural_audio.train.common import wall_times
 
 
 def main() -> None:
@@ -34,12 +34,8 @@ def main() -> None:
     results = {"threads": args.threads, "seconds": args.seconds,
                "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)")}
     for name, beam in (("greedy", 0), ("beam16", 16), ("beam8", 8)):
-        times = []
-        for i in range(args.repeats + 3):
-            start = time.perf_counter()
-            transcribe(audio, orig_sr=SAMPLE_RATE, beam=beam, model=model)
-            if i >= 3:
-                times.append(time.perf_counter() - start)
+        times = wall_times(lambda: transcribe(audio, orig_sr=SAMPLE_RATE, beam=beam, model=model), args.repeats,
+                           warmup=3)
         results[f"rtf_{name}_median"] = round(float(np.median(times)) / args.seconds, 5)
         results[f"rtf_{name}_min"] = round(float(np.min(times)) / args.seconds, 5)
     print(json.dumps(results, indent=1))

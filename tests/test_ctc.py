@@ -129,6 +129,16 @@ def test_training_pieces():
     assert out.shape == mel.shape and torch.isfinite(out).all() and not torch.equal(out, mel)
 
 
+def test_wall_times_warms_up_times_each_call_and_restores_threads():
+    from neural_audio.train.common import wall_times
+
+    calls = []
+    before = torch.get_num_threads()
+    times = wall_times(lambda: calls.append(torch.get_num_threads()), repeats=3, warmup=2, threads=before + 1)
+    assert len(times) == 3 and all(t >= 0 for t in times)
+    assert calls == [before + 1] * 5 and torch.get_num_threads() == before
+
+
 # --- the shipped checkpoint -------------------------------------------------------------------
 
 EXAMPLES = {"words-three-one-four": "three one four", "words-go-left-stop": "go left stop",

@@ -71,19 +71,30 @@ def load_state(folder: Path, modules: dict[str, torch.nn.Module], optimizer: tor
     return meta
 
 
+def wall_times(run, repeats: int, warmup: int = 1, threads: int | None = None) -> list[float]:
+    """Seconds each of ``repeats`` calls of ``run()`` takes after ``warmup`` untimed ones, on ``threads``
+    torch threads (default: as set); the thread count is restored afterwards."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            run()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - start)
+        return times
+    finally:
+        torch.set_num_threads(before)
+
+
 def latency_ms(model: torch.nn.Module, samples: int, repeats: int = 100, warmup: int = 10) -> float:
     """Median wall time of the model on one clip of ``samples`` (front end included), on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     x = torch.randn(1, samples) * 0.1
-    times = []
     with torch.no_grad():
-        for i in range(repeats + warmup):
-            start = time.perf_counter()
-            model(x)
-            if i >= warmup:
-                times.append(time.perf_counter() - start)
-    torch.set_num_threads(threads)
+        times = wall_times(lambda: model(x), repeats, warmup, threads=1)
     return float(sorted(times)[len(times) // 2] * 1e3)
 
 

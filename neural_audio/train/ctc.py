@@ -23,7 +23,8 @@ from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..decoding import Lexicon, beam_search, greedy, word_error_rate
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
-from .common import CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report, save_state, set_threads
+from .common import (CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report, save_state, set_threads,
+                     wall_times)
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -276,21 +277,10 @@ def real_time_factor(model: CTCTranscriber, audio: np.ndarray, beam: int, thread
     """Median wall time over the audio's duration, front end and decoding included."""
     from ..inference import transcribe
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        times = {}
-        for name, b in (("greedy", 0), ("beam", beam)):
-            runs = []
-            for i in range(repeats + 2):
-                start = time.perf_counter()
-                transcribe(audio, orig_sr=SAMPLE_RATE, model=model, beam=b)
-                if i >= 2:
-                    runs.append(time.perf_counter() - start)
-            times[name] = float(np.median(runs)) / (len(audio) / SAMPLE_RATE)
-        return times
-    finally:
-        torch.set_num_threads(before)
+    seconds = len(audio) / SAMPLE_RATE
+    return {name: float(np.median(wall_times(lambda: transcribe(audio, orig_sr=SAMPLE_RATE, model=model, beam=b),
+                                             repeats, warmup=2, threads=threads))) / seconds
+            for name, b in (("greedy", 0), ("beam", beam))}
 
 
 def evaluate(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from ..audio import MEL_SPECS
 from ..features import LogMel, MelInverse
 from ..hub import load_folder
 from ..models.gan import CLIP_SAMPLES, DIGITS, DigitCritic, DigitGAN
-from .common import CsvLog, load_state, save_state, set_threads
+from .common import CsvLog, load_state, save_state, set_threads, wall_times
 
 log = logging.getLogger(__name__)
 
@@ -284,15 +284,13 @@ def _speed(model: DigitGAN, threads: int, repeats: int = 5) -> dict:
     """Wall time of ``generate`` for 16 clips, generator and mel inverse included."""
     from ..generation import generate
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    generate("seven", 16, 0, model=model)  # warm-up
-    times = []
-    for r in range(repeats):
-        started = time.perf_counter()
-        generate("random", 16, 1000 + 16 * r, model=model)
-        times.append(time.perf_counter() - started)
-    torch.set_num_threads(previous)
+    calls = iter([("seven", 0)] + [("random", 1000 + 16 * r) for r in range(repeats)])  # warm-up, then timed
+
+    def run() -> None:
+        label, seed = next(calls)
+        generate(label, 16, seed, model=model)
+
+    times = wall_times(run, repeats, threads=threads)
     return {"clips": 16, "median_s": round(float(np.median(times)), 4), "threads": threads}
 
 

@@ -21,7 +21,7 @@ from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..features import MelInverse, spectral_convergence
 from ..hub import load_folder
 from ..models.vae import MelVAE, kl_per_dim
-from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads
+from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads, wall_times
 
 log = logging.getLogger(__name__)
 
@@ -215,13 +215,7 @@ def _speed(model: MelVAE, seconds: float = 10.0, repeats: int = 5) -> dict:
     t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     audio = (0.3 * np.sin(2 * np.pi * 220 * t * (1 + 0.5 * t / seconds)) + 0.01 * rng.standard_normal(t.size))
     audio = audio.astype(np.float32)
-    reconstruct(audio, orig_sr=SAMPLE_RATE, model=model)  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        reconstruct(audio, orig_sr=SAMPLE_RATE, model=model)
-        times.append(time.perf_counter() - started)
-    best = float(np.median(times))
+    best = float(np.median(wall_times(lambda: reconstruct(audio, orig_sr=SAMPLE_RATE, model=model), repeats)))
     return {"seconds_of_audio": seconds, "median_s": round(best, 4), "x_real_time": round(seconds / best, 1),
             "threads": torch.get_num_threads()}
 
