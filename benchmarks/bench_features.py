@@ -17,14 +17,9 @@ import numpy as np
 
 
 def median_time(fn, repeat: int = 10, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    from neural_audio.train.common import wall_times
+
+    return float(np.median(wall_times(fn, repeat, warmup)))
 
 
 def main() -> None:
