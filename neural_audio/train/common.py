@@ -29,6 +29,13 @@ def set_threads(threads: int | None = None) -> int:
     return threads
 
 
+def spread(n: int, limit: int | None) -> list[int]:
+    """Up to ``limit`` indices spread evenly over ``range(n)``, so a subset still covers every source."""
+    if limit is None or limit >= n:
+        return list(range(n))
+    return np.linspace(0, n - 1, limit).round().astype(int).tolist()
+
+
 def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
     """Linear warm-up to ``peak``, then cosine decay to zero at ``total``."""
     if step < warmup:

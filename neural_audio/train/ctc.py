@@ -24,7 +24,7 @@ from ..decoding import Lexicon, beam_search, greedy, word_error_rate
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
 from .common import (CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report, save_state, set_threads,
-                     wall_times)
+                     spread, wall_times)
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,8 @@ def utterances(folders: list[str], split: str, limit: int | None = None):
 
     found = find_sources(folders)
     connected = ConnectedWords(found["connected"], split)
-    pick = range(len(connected)) if limit is None else np.linspace(0, len(connected) - 1, limit).round().astype(int)
-    for i in pick:
-        audio, text = connected[int(i)]
+    for i in spread(len(connected), limit):
+        audio, text = connected[i]
         yield text, audio.numpy()
     if "words" in found and split == "train" and limit is None:
         words = SpeechCommands(found["words"], split)
@@ -290,15 +289,14 @@ def evaluate(args: argparse.Namespace) -> int:
     from .kws import _persons
 
     set_threads(None)
-    found = find_sources(args.data if isinstance(args.data, list) else [args.data])
+    found = find_sources(args.data)
     folder = Path(args.model)
     model = load_folder(CTCTranscriber, folder) if (folder / "config.json").is_file() else load_model(args.model)
     test = ConnectedWords(found["connected"], "test")
-    pick = (np.arange(len(test)) if not args.limit or args.limit >= len(test)
-            else np.linspace(0, len(test) - 1, args.limit).round().astype(int))
+    limit = args.limit if args.limit and args.limit < len(test) else None
+    pick = spread(len(test), limit)  # the utterances `cached` reads, in the same order
     out = Path(args.report)
-    cache = cached([str(found["connected"])], "test", out / f"cache-test-{len(pick)}",
-                   None if len(pick) == len(test) else len(pick))
+    cache = cached([str(found["connected"])], "test", out / f"cache-test-{len(pick)}", limit)
     references = list(cache.sources)
     lexicon = Lexicon(model.vocabulary)
     started = time.perf_counter()
@@ -306,12 +304,12 @@ def evaluate(args: argparse.Namespace) -> int:
     decode_s = time.perf_counter() - started
     greedy_hyps = transcribe_cache(model, cache)
     persons = _persons(found["connected"])
-    speakers = [persons.get(test.rows[int(i)]["speaker"], "?") for i in pick]
+    speakers = [persons.get(test.rows[i]["speaker"], "?") for i in pick]
     by_person = {}
     for p in sorted(set(speakers)):
         idx = [k for k, s in enumerate(speakers) if s == p]
         by_person[p] = scores([references[k] for k in idx], [hypotheses[k] for k in idx])
-    long_audio = np.concatenate([test[int(i)][0].numpy() for i in pick[:12]])[: 10 * SAMPLE_RATE]
+    long_audio = np.concatenate([test[i][0].numpy() for i in pick[:12]])[: 10 * SAMPLE_RATE]
     results = {
         "model": args.model, "test_utterances": len(references), "test_words": sum(len(r.split()) for r in references),
         "test_persons": len(by_person), **scores(references, hypotheses),
@@ -324,7 +322,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "errors": [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses) if r != h][:40],
     }
     if "pocketsphinx" in (args.peers or []):
-        heard, rtf = pocketsphinx_decode((test[int(i)][0].numpy() for i in pick),
+        heard, rtf = pocketsphinx_decode((test[i][0].numpy() for i in pick),
                                          f"( {' | '.join(model.vocabulary)} )+")
         results["peers"] = {"pocketsphinx": {**scores(references, heard), "real_time_factor": round(rtf, 5),
                                              "setup": "pocketsphinx 5 default en-us model, JSGF grammar "

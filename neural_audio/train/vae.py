@@ -21,7 +21,7 @@ from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..features import MelInverse, spectral_convergence
 from ..hub import load_folder
 from ..models.vae import MelVAE, kl_per_dim
-from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads, wall_times
+from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads, spread, wall_times
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +43,6 @@ def find_sources(folders: list[str]) -> dict[str, Path]:
     return found
 
 
-def _spread(n: int, limit: int | None) -> list[int]:
-    """Up to ``limit`` indices spread evenly over ``range(n)``, so a subset still covers every source."""
-    if limit is None or limit >= n:
-        return list(range(n))
-    return np.linspace(0, n - 1, limit).round().astype(int).tolist()
-
-
 def clips(folders: list[str], split: str, limit: int | None = None, drums: int = 0, seed: int = 0):
     """Yield (source, waveform) for one split: NSynth notes, speech utterances and rendered drum
     patterns (from the split's own soundfonts, so test drums come from the held-out soundfont)."""
@@ -58,12 +51,12 @@ def clips(folders: list[str], split: str, limit: int | None = None, drums: int =
     found = find_sources(folders)
     if "instruments" in found:
         notes = NSynth(found["instruments"], split)
-        for i in _spread(len(notes), limit):
+        for i in spread(len(notes), limit):
             yield "instruments", notes[i][0].numpy()
     if "speech" in found:
         root = found["speech"]
         speech = ConnectedWords(root, split) if (root / "train.csv").is_file() else SpeechCommands(root, split)
-        for i in _spread(len(speech), limit):
+        for i in spread(len(speech), limit):
             yield "speech", speech[i][0].numpy()
     if drums:
         from ..data.instruments import DRUM_BANK, available_soundfonts, render_notes
