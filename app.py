@@ -156,6 +156,13 @@ def tag_tab() -> None:
                      headers=["sound", "start (s)", "end (s)"], table="Sound events")
 
 
+def whole_number(value: float | None, name: str) -> int:
+    """A number box's value as an int, or a gr.Error that says what to enter."""
+    if value is None or float(value) != int(value):
+        raise user_error(f"Enter a whole number as the {name}.")
+    return int(value)
+
+
 def model_call(fn, *args):
     """Run an inference function, turning a missing model or a bad setting into a message."""
     try:
@@ -186,7 +193,7 @@ def encode_input(path: str | None, name: str):
 
 
 def as_output(result):
-    """A Synthesis as (audio player value, spectrogram picture)."""
+    """A Synthesis or GeneratedDigit as (audio player value, spectrogram picture)."""
     from neural_audio.audio import SAMPLE_RATE
     from neural_audio.plot import spectrogram_image
 
@@ -225,9 +232,7 @@ def vae_morph_view(path_a: str | None, path_b: str | None, mode: str):
 def vae_sample_view(seconds: float, temperature: float, seed: float | None):
     from neural_audio.synthesis import sample
 
-    if seed is None:
-        raise user_error("Enter a whole number as the seed.")
-    return as_output(model_call(sample, float(seconds), float(temperature), int(seed)))
+    return as_output(model_call(sample, float(seconds), float(temperature), whole_number(seed, "seed")))
 
 
 def vae_tab() -> None:
@@ -280,22 +285,12 @@ GAN_SLOTS = 12  # clip players in the generated grid
 WALK_SLOTS = 8  # and in the latent walk
 
 
-def whole_number(value: float | None, name: str) -> int:
-    """A number box's value as an int, or a gr.Error that says what to enter."""
-    if value is None or float(value) != int(value):
-        raise user_error(f"Enter a whole number as the {name}.")
-    return int(value)
-
-
 def clip_slots(clips, slots: int) -> list:
     """GeneratedDigits as (audio player, spectrogram) values for ``slots`` fixed slots (the rest empty),
     then one line saying which digit and seed each clip is."""
-    from neural_audio.audio import SAMPLE_RATE
-    from neural_audio.plot import spectrogram_image
-
     out = []
     for c in clips:
-        out += [(SAMPLE_RATE, c.pcm16()), spectrogram_image(c.log_mel)]
+        out += as_output(c)
     captions = ", ".join(f"{i + 1}: {c.label}" + (f" (seed {c.seed})" if c.seed is not None else "")
                          for i, c in enumerate(clips))
     return out + [None, None] * (slots - len(clips)) + [captions]

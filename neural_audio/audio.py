@@ -96,6 +96,11 @@ def load(
     return _finish(data, rate, sr, name, limit)
 
 
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] (clipped beyond) as 16-bit PCM, as players and WAV files take it."""
+    return (np.clip(audio, -1.0, 1.0) * 32767).round().astype(np.int16)
+
+
 def loud_span(audio: np.ndarray, top_db: float = 40.0, frame: int = 320, hop: int = 160,
               floor: float = 1e-4) -> tuple[int, int] | None:
     """Samples [start, end) from the first to the last frame whose RMS is within ``top_db`` of the

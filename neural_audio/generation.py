@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
+from .audio import SAMPLE_RATE, pcm16
 
 RANDOM = "random"
 MAX_CLIPS = 64
@@ -34,7 +34,7 @@ class GeneratedDigit:
 
     def pcm16(self) -> np.ndarray:
         """The audio as 16-bit PCM, as players and WAV files take it."""
-        return (np.clip(self.audio, -1.0, 1.0) * 32767).round().astype(np.int16)
+        return pcm16(self.audio)
 
 
 def _model(model=None):

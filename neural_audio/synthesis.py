@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, MelSpec, Source, load
+from .audio import SAMPLE_RATE, MelSpec, Source, load, pcm16
 
 MODES = ("linear", "spherical")
 
@@ -30,7 +30,7 @@ class Synthesis:
 
     def pcm16(self) -> np.ndarray:
         """The audio as 16-bit PCM, as players and WAV files take it."""
-        return (np.clip(self.audio, -1.0, 1.0) * 32767).round().astype(np.int16)
+        return pcm16(self.audio)
 
 
 @dataclass
