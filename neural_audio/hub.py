@@ -121,6 +121,14 @@ def load_model(name: str, cls: type | None = None):
     return load_folder(cls, checkpoint_dir(name))
 
 
+def load_model_or_folder(name_or_folder: str, cls: type):
+    """A folder holding ``config.json`` (e.g. a training run's output), else a shipped model by name."""
+    folder = Path(name_or_folder)
+    if (folder / "config.json").is_file():
+        return load_folder(cls, folder)
+    return load_model(name_or_folder, cls)
+
+
 def load_folder(cls: type, folder: Path):
     """``cls.from_pretrained(folder)`` in eval mode, without the mixin's line on stdout (it would
     corrupt the CLI's --json output)."""

@@ -285,13 +285,12 @@ def real_time_factor(model: CTCTranscriber, audio: np.ndarray, beam: int, thread
 def evaluate(args: argparse.Namespace) -> int:
     """WER, sentence and digit-string accuracy, per person, real-time factor, and peers, on the test split."""
     from ..data.datasets import ConnectedWords
-    from ..hub import load_model
+    from ..hub import load_model_or_folder
     from .kws import _persons
 
     set_threads(None)
     found = find_sources(args.data)
-    folder = Path(args.model)
-    model = load_folder(CTCTranscriber, folder) if (folder / "config.json").is_file() else load_model(args.model)
+    model = load_model_or_folder(args.model, CTCTranscriber)
     test = ConnectedWords(found["connected"], "test")
     limit = args.limit if args.limit and args.limit < len(test) else None
     pick = spread(len(test), limit)  # the utterances `cached` reads, in the same order

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ..audio import MEL_SPECS
 from ..features import LogMel, MelInverse
-from ..hub import load_folder
+from ..hub import load_model_or_folder
 from ..models.gan import CLIP_SAMPLES, DIGITS, DigitCritic, DigitGAN
 from .common import CsvLog, load_state, save_state, set_threads, wall_times
 
@@ -93,11 +93,9 @@ def export(ema: DigitGAN, folder: Path) -> DigitGAN:
 
 def load_judge(name: str = "kws-cnn"):
     """The keyword CNN and the indices of the ten digits among its labels."""
-    from ..hub import load_model
     from ..models.kws import KeywordCNN
 
-    folder = Path(name)
-    judge = load_folder(KeywordCNN, folder) if (folder / "config.json").is_file() else load_model(name, KeywordCNN)
+    judge = load_model_or_folder(name, KeywordCNN)
     return judge, torch.tensor([judge.labels.index(d) for d in DIGITS])
 
 
@@ -300,11 +298,9 @@ def evaluate(args: argparse.Namespace) -> int:
     from ..data.datasets import SpeechCommands
     from ..features import mel_inverse
     from ..generation import generate
-    from ..hub import load_model
 
     set_threads(args.threads)
-    folder = Path(args.model)
-    model = load_folder(DigitGAN, folder) if (folder / "config.json").is_file() else load_model(args.model, DigitGAN)
+    model = load_model_or_folder(args.model, DigitGAN)
     judge, digits = load_judge(args.judge)
     # Real held-out digits: clips of persons never trained on.
     test = SpeechCommands(args.data, "test", words=DIGITS)

@@ -200,12 +200,11 @@ def evaluate(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from ..data.datasets import SpeechCommands
-    from ..hub import load_model
+    from ..hub import load_model_or_folder
     from ..plot import confusion_image
 
     set_threads(None)
-    folder = Path(args.model)
-    model = load_folder(KeywordCNN, folder) if folder.is_dir() else load_model(args.model)
+    model = load_model_or_folder(args.model, KeywordCNN)
     labels = model.labels
     test = SpeechCommands(args.data, "test", words=[w for w in labels if w not in (SILENCE, UNKNOWN)])
     if args.limit:

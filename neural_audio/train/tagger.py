@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..audio import SAMPLE_RATE
-from ..hub import load_folder
+from ..hub import load_model_or_folder
 from ..models.tagger import SoundTagger, linear_softmax_pool
 from .common import CsvLog, cosine_lr, latency_ms, load_state, save_state, set_threads
 from .kws import spec_augment, warp_frequency
@@ -312,12 +312,10 @@ def reserved_recordings(model: SoundTagger, per_folder: int = 20) -> dict:
 def evaluate(args: argparse.Namespace) -> int:
     """mAP and per-class AP on the held-out-source test split, event F1, latency, the MFCC peer, and
     what the model hears in the real recordings reserved for evaluation."""
-    from ..hub import load_model
     from ..inference import detect_events
 
     set_threads(None)
-    folder = Path(args.model)
-    model = load_folder(SoundTagger, folder) if folder.is_dir() else load_model(args.model)
+    model = load_model_or_folder(args.model, SoundTagger)
     test = cached_features(args.data, "test", args.cache)
     if args.limit:
         test = {**test, "mel": test["mel"][: args.limit], "clip": test["clip"][: args.limit],

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..features import MelInverse, spectral_convergence
-from ..hub import load_folder
+from ..hub import load_folder, load_model_or_folder
 from ..models.vae import MelVAE, kl_per_dim
 from .common import CsvLog, MelCache, cosine_lr, load_state, save_state, set_threads, spread, wall_times
 
@@ -186,13 +186,6 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(name_or_folder: str) -> MelVAE:
-    from ..hub import load_model
-
-    folder = Path(name_or_folder)
-    return load_folder(MelVAE, folder) if (folder / "config.json").is_file() else load_model(name_or_folder, MelVAE)
-
-
 def _step_evenness(mels: list[torch.Tensor]) -> float:
     """Coefficient of variation of the distances between consecutive interpolation steps:
     0 when every step changes the sound by the same amount."""
@@ -218,7 +211,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from ..synthesis import decode, encode, interpolate
 
     set_threads(args.threads)
-    model = _load_model(args.model)
+    model = load_model_or_folder(args.model, MelVAE)
     spec, inverse = model.mel_spec, MelInverse(model.mel_spec)
     rows, means = [], []
     kl_sum, kl_steps = torch.zeros(model.latent_dim, dtype=torch.float64), 0
