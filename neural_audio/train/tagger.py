@@ -21,7 +21,7 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_model_or_folder
 from ..models.tagger import SoundTagger, linear_softmax_pool
-from .common import CsvLog, cosine_lr, latency_ms, load_state, save_state, set_threads
+from .common import CsvLog, cosine_lr, latency_ms, load_state, report, save_state, set_threads
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -287,11 +287,11 @@ def reserved_recordings(model: SoundTagger, per_folder: int = 20) -> dict:
     from ..audio import AudioError
     from ..inference import tag
 
-    report = {}
+    found = {}
     for folder, what in RESERVED:
         files = sorted(p for p in Path(folder).glob("*") if p.suffix.lower() in (".wav", ".oga", ".ogg", ".flac"))
         if not files:
-            report[folder] = {"what": what, "found": False}
+            found[folder] = {"what": what, "found": False}
             continue
         tagged = {}
         for path in files[:per_folder]:
@@ -302,11 +302,11 @@ def reserved_recordings(model: SoundTagger, per_folder: int = 20) -> dict:
                 continue
             tagged[path.name] = {label: round(score, 3) for label, score in list(result.tags.items())[:3]}
         top = [next(iter(t)) for t in tagged.values() if "error" not in t]
-        report[folder] = {"what": what, "found": True, "files": len(files), "tagged": len(tagged),
-                          "top_tag_counts": {label: top.count(label) for label in sorted(set(top), key=top.count,
-                                                                                         reverse=True)},
-                          "top_tags": tagged}
-    return report
+        found[folder] = {"what": what, "found": True, "files": len(files), "tagged": len(tagged),
+                         "top_tag_counts": {label: top.count(label) for label in sorted(set(top), key=top.count,
+                                                                                        reverse=True)},
+                         "top_tags": tagged}
+    return found
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -353,15 +353,9 @@ def evaluate(args: argparse.Namespace) -> int:
         results["peers"] = {"mfcc_logistic_regression": mfcc_baseline(
             cached_features(args.data, "train", args.cache), test)}
     results["reserved_real_recordings"] = reserved_recordings(model)
-    report = Path(args.report)
-    report.mkdir(parents=True, exist_ok=True)
-    (report / "results.json").write_text(json.dumps(results, indent=1))
-    if args.json:
-        print(json.dumps(results, indent=1))
-    else:
-        f1 = results["event_f1_onset_offset"]["f1"]
-        print(f"mAP {results['map']:.4f} on {len(test['fnames'])} test clips, event F1 {f1:.3f}, "
-              f"latency {results['latency_ms_per_10s_1_thread']:.1f} ms per 10 s")
-        for name, peer in results.get("peers", {}).items():
-            print(f"{name}: mAP {peer['map']:.4f}")
+    f1 = results["event_f1_onset_offset"]["f1"]
+    lines = [f"mAP {results['map']:.4f} on {len(test['fnames'])} test clips, event F1 {f1:.3f}, "
+             f"latency {results['latency_ms_per_10s_1_thread']:.1f} ms per 10 s"]
+    lines += [f"{name}: mAP {peer['map']:.4f}" for name, peer in results.get("peers", {}).items()]
+    report(results, Path(args.report), args.json, lines)
     return 0
