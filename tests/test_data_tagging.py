@@ -61,3 +61,14 @@ def test_reproducible(tagging, tmp_path):
     out, _ = tagging
     build_tagging(tmp_path / "b", workers=1, **ARGS)
     assert tree_digest(out) == tree_digest(tmp_path / "b")
+
+
+def test_extra_train_clips_leave_the_test_split_as_it_was(tagging, tmp_path):
+    out, _ = tagging
+    report = build_tagging(tmp_path / "c", workers=2, extra_train=4, **ARGS)
+    assert (report.clips["train"], report.clips["test"]) == (22, 6)
+    assert tree_digest(out / "audio" / "test") == tree_digest(tmp_path / "c" / "audio" / "test")
+    for name in ("ground_truth", "annotations"):
+        assert (out / name / "test.csv").read_bytes() == (tmp_path / "c" / name / "test.csv").read_bytes()
+    extra = [r["fname"] for r in read_csv(tmp_path / "c" / "ground_truth" / "train.csv")][-4:]
+    assert extra == ["000024", "000025", "000026", "000027"]

@@ -57,7 +57,7 @@ def _tagging(args: argparse.Namespace):
     from .tagging import build_tagging
 
     return build_tagging(args.out, args.seed, args.clips, args.test_share, args.engines, args.soundfonts,
-                         args.workers)
+                         args.workers, args.extra_train)
 
 
 SOUNDFONTS_HELP = ("only these soundfonts, e.g. 'FluidR3_GM,sf_GMbank,TimGM6mb' (default: all six; "
@@ -106,5 +106,7 @@ def configure(subparsers: argparse._SubParsersAction) -> None:
     p = builder("tagging", "FSD50K-like multi-label 5-s mixtures with event times", _tagging)
     p.add_argument("--clips", type=int, default=10000, help="number of clips (default 10000)")
     p.add_argument("--test-share", type=float, default=0.2, help="share of clips in test (default 0.2)")
+    p.add_argument("--extra-train", type=int, default=10000,
+                   help="train clips added after those (default 10000), leaving the test split as it is")
     p.add_argument("--engines", type=_words, default=None, help="only these TTS engines for speech")
     p.add_argument("--soundfonts", type=_words, default=None, help=SOUNDFONTS_HELP)

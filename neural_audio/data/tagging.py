@@ -91,11 +91,27 @@ def _beeps(rng: np.random.Generator, n: int) -> np.ndarray:
     return out
 
 
-class _Sources:
-    """Renders one event of a class from the sources of one side (train or test)."""
+def _bursts(rng: np.random.Generator, seconds: float) -> list[tuple[float, float, int, int]]:
+    """A sound effect played as a run of short notes (0.1-1 s, gaps of 0.05-0.6 s) near one pitch."""
+    notes, t, pitch = [], float(rng.uniform(0, 0.3)), int(rng.integers(55, 67))
+    while t < seconds - 0.1:
+        d = float(min(rng.uniform(0.1, 1.0), seconds - t))
+        notes.append((t, d, pitch + int(rng.integers(-3, 4)), int(rng.integers(80, 127))))
+        t += d + float(rng.uniform(0.05, 0.6))
+    return notes
 
-    def __init__(self, speakers: Sequence[Speaker], fonts: Sequence[SoundFont]):
-        self.speakers, self.fonts = list(speakers), list(fonts)
+
+class _Sources:
+    """Renders one event of a class from the sources of one side (train or test).
+
+    With ``bursts`` (the train side), a sound effect is played either as one held note or, half of the
+    time, as a run of short notes: soundfonts differ in whether an effect's sample is a short one-shot or
+    a loop, and a tagger should know the sound either way. The test side keeps one held note, as in the
+    first build, so that its clips stay the same from build to build.
+    """
+
+    def __init__(self, speakers: Sequence[Speaker], fonts: Sequence[SoundFont], bursts: bool = False):
+        self.speakers, self.fonts, self.bursts = list(speakers), list(fonts), bursts
 
     def classes(self) -> list[str]:
         have = set(PROCEDURAL_CLASSES)
@@ -124,6 +140,8 @@ class _Sources:
             program = GM_EFFECTS[EFFECT_CLASSES[label]]
             if label == "gunshot":
                 notes = [(float(t), 0.3, 60, 120) for t in np.sort(rng.uniform(0, seconds - 0.3, rng.integers(1, 5)))]
+            elif self.bursts and rng.random() < 0.5:
+                notes = _bursts(rng, seconds)
             else:
                 notes = [(0.0, seconds, int(rng.integers(55, 67)), int(rng.integers(80, 127)))]
             return render_notes(font, program, notes, seconds)
@@ -133,9 +151,10 @@ class _Sources:
         return render_notes(font, program, _phrase(rng, seconds - 0.3, low, high), seconds)
 
 
-def _clip_item(index: int, out: Path, n_train: int, sources: dict[str, _Sources], seed: int) -> tuple:
-    """Mix one clip; returns (split, fname, labels, [(label, onset, offset)])."""
-    split = "train" if index < n_train else "test"
+def _clip_item(index: int, out: Path, n_train: int, n_clips: int, sources: dict[str, _Sources], seed: int) -> tuple:
+    """Mix one clip; returns (split, fname, labels, [(label, onset, offset)]). Clips [n_train, n_clips)
+    are the test split; the extra train clips come after them, so adding some leaves the test split as it was."""
+    split = "test" if n_train <= index < n_clips else "train"
     rng = item_rng(seed, "tagging", index)
     side = sources[split]
     choices = side.classes()
@@ -164,8 +183,9 @@ def _clip_item(index: int, out: Path, n_train: int, sources: dict[str, _Sources]
 
 def build_tagging(out: Path, seed: int = 0, clips: int = 10000, test_share: float = 0.2,
                   engines: Sequence[str] | None = None, soundfonts: Sequence[str] | None = None,
-                  workers: int = 2) -> Report:
-    """Multi-label 5-s mixtures in an FSD50K-like layout, sources split between train and test."""
+                  workers: int = 2, extra_train: int = 0) -> Report:
+    """Multi-label 5-s mixtures in an FSD50K-like layout, sources split between train and test:
+    ``clips`` of which ``test_share`` are test, then ``extra_train`` more train clips."""
     out = Path(out)
     voices = available_voices(engines)
     fonts = available_soundfonts(names=soundfonts)
@@ -173,10 +193,11 @@ def build_tagging(out: Path, seed: int = 0, clips: int = 10000, test_share: floa
     for split in ("train", "test"):
         side_voices = [v for v in voices if tagging_split(v.split) == split]
         side_fonts = [f for f in fonts if tagging_split(f.split) == split]
-        sources[split] = _Sources(make_speakers(side_voices, 5, seed, "tagging"), side_fonts)
+        sources[split] = _Sources(make_speakers(side_voices, 5, seed, "tagging"), side_fonts,
+                                  bursts=split == "train")
     n_train = clips - int(round(clips * test_share))
-    results = run_items(functools.partial(_clip_item, out=out, n_train=n_train, sources=sources, seed=seed),
-                        list(range(clips)), workers, "tagging")
+    results = run_items(functools.partial(_clip_item, out=out, n_train=n_train, n_clips=clips, sources=sources,
+                                          seed=seed), list(range(clips + extra_train)), workers, "tagging")
     write_csv(out / "vocabulary.csv", None, [(i, label, "") for i, label in enumerate(CLASSES)])
     report = Report("tagging", str(out))
     truth: dict[str, list] = {"train": [], "test": []}
