@@ -1,4 +1,3 @@
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -133,7 +132,7 @@ def _tiny_dataset(root: Path, rng: np.random.Generator) -> None:
 
 def test_train_resume_and_evaluate_on_a_tiny_dataset(tmp_path, capsys, monkeypatch):
     from neural_audio.train import tagger as training
-    from neural_audio.train.cli import _tagger_evaluate_options, _tagger_train_options
+    from neural_audio.cli import build_parser
     from neural_audio.train.tagger import evaluate, train
 
     (tmp_path / "real").mkdir()
@@ -141,12 +140,11 @@ def test_train_resume_and_evaluate_on_a_tiny_dataset(tmp_path, capsys, monkeypat
     monkeypatch.setattr(training, "RESERVED", [(str(tmp_path / "real"), "a tone"), (str(tmp_path / "none"), "-")])
 
     _tiny_dataset(tmp_path / "data", np.random.default_rng(0))
-    parser = argparse.ArgumentParser()
-    _tagger_train_options(parser)
-    common = ["--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")]
-    args = parser.parse_args([*common, "--epochs", "1", "--batch", "4", "--valid", "4", "--stem", "4", "8", "8",
-                              "--channels", "16", "--blocks", "1", "--threads", "1"])
-    args.data = str(tmp_path / "data")
+    data = ["--data", str(tmp_path / "data"), "--cache", str(tmp_path / "cache")]
+    args = build_parser().parse_args(["train", "tagger", *data, "--work", str(tmp_path / "work"),
+                                      "--out", str(tmp_path / "out"), "--epochs", "1", "--batch", "4",
+                                      "--valid", "4", "--stem", "4", "8", "8", "--channels", "16", "--blocks", "1",
+                                      "--threads", "1"])
     assert train(args) == 0
     args.epochs = 2
     assert train(args) == 0  # resumes at epoch 1
@@ -154,11 +152,8 @@ def test_train_resume_and_evaluate_on_a_tiny_dataset(tmp_path, capsys, monkeypat
     assert [row.split(",")[1] for row in log[1:]] == ["1", "2"]
     assert json.loads((tmp_path / "out" / "config.json").read_text())["labels"] == LABELS
 
-    parser = argparse.ArgumentParser()
-    _tagger_evaluate_options(parser)
-    args = parser.parse_args(["--model", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"),
-                              "--report", str(tmp_path / "report")])
-    args.data, args.json = str(tmp_path / "data"), True
+    args = build_parser().parse_args(["evaluate", "tagger", *data, "--model", str(tmp_path / "out"),
+                                      "--report", str(tmp_path / "report"), "--json"])
     assert evaluate(args) == 0
     results = json.loads(capsys.readouterr().out)
     assert results["test_clips"] == 6 and 0 <= results["map"] <= 1

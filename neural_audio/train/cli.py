@@ -36,8 +36,6 @@ def _kws_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", type=int, default=5, help="temporal kernel size")
     p.add_argument("--workers", type=int, default=2, help="data-loading processes (augmentation)")
     p.add_argument("--p-reverb", type=float, default=0.2, help="share of clips given simulated room reverb")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
@@ -51,7 +49,7 @@ def _tagger_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/tagger", help="resumable state, logs")
     p.add_argument("--out", default="checkpoints/tagger-cnn", help="where the final model is saved")
     p.add_argument("--cache", default="runs/tagger-features", help="log-mel of every clip, computed once")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the train clips (12 x 550 steps)")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the train clips (12 x 550 steps on the default build)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -66,8 +64,6 @@ def _tagger_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warp", type=float, default=0.1, help="frequency warp of 1 +- this factor")
     p.add_argument("--frame-weight", type=float, default=1.0, help="weight of the frame-level (event) loss")
     p.add_argument("--valid", type=int, default=400, help="train clips set aside to watch for over-fitting")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _tagger_evaluate_options(p: argparse.ArgumentParser) -> None:
@@ -100,8 +96,6 @@ def _vae_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drums", type=int, default=1200, help="drum patterns to render for training")
     p.add_argument("--limit", type=int, default=None, help="use at most this many clips per dataset")
     p.add_argument("--eval-every", type=int, default=250)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _vae_evaluate_options(p: argparse.ArgumentParser) -> None:
@@ -126,8 +120,6 @@ def _ctc_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.15)
     p.add_argument("--valid", type=int, default=600, help="validation utterances decoded at each check")
     p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _gan_train_options(p: argparse.ArgumentParser) -> None:
@@ -147,8 +139,6 @@ def _gan_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge", default="kws-cnn", help="keyword CNN used to watch progress (checkpoint or folder)")
     p.add_argument("--save-every", type=int, default=250, help="steps between resumable states")
     p.add_argument("--sample-every", type=int, default=500, help="steps between sample grids and judge checks")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0)
 
 
 def _ctc_evaluate_options(p: argparse.ArgumentParser) -> None:
@@ -184,4 +174,7 @@ def configure(subparsers: argparse._SubParsersAction, verb: str) -> None:
             p.add_argument("--data", required=True, help="dataset folder (see `python -m neural_audio data`)")
         p.add_argument("--json", action="store_true", help="print the results as JSON")
         OPTIONS[(target, verb)](p)
+        if verb == "train":
+            p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+            p.add_argument("--seed", type=int, default=0)
         p.set_defaults(func=_call(target, verb))
