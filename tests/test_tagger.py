@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors.torch import load_file
 
 from neural_audio.inference import Event, detect_events, tag
 from neural_audio.models.tagger import SoundTagger, linear_softmax_pool
+from neural_audio.train.common import ema_update
 from neural_audio.train.tagger import (balanced_weights, crop, event_f1, frame_targets, mean_average_precision,
                                        mix_sources)
 
@@ -151,6 +153,12 @@ def test_train_resume_and_evaluate_on_a_tiny_dataset(tmp_path, capsys, monkeypat
     log = (tmp_path / "work" / "log.csv").read_text().splitlines()
     assert [row.split(",")[1] for row in log[1:]] == ["1", "2"]
     assert json.loads((tmp_path / "out" / "config.json").read_text())["labels"] == LABELS
+    # What is shipped is the weight average, batch-norm statistics included, not the last weights.
+    state = load_file(tmp_path / "work" / "state.safetensors")
+    shipped = load_file(tmp_path / "out" / "model.safetensors")
+    assert set(shipped) == {k[len("ema/"):] for k in state if k.startswith("ema/")}
+    assert all(torch.equal(v, state[f"ema/{k}"]) for k, v in shipped.items())
+    assert not all(torch.equal(v, state[f"model/{k}"]) for k, v in shipped.items())
 
     args = build_parser().parse_args(["evaluate", "tagger", *data, "--model", str(tmp_path / "out"),
                                       "--report", str(tmp_path / "report"), "--json"])
@@ -164,6 +172,21 @@ def test_train_resume_and_evaluate_on_a_tiny_dataset(tmp_path, capsys, monkeypat
     real = results["reserved_real_recordings"]
     assert real[str(tmp_path / "none")]["found"] is False
     assert len(real[str(tmp_path / "real")]["top_tags"]["beep.wav"]) == 3
+
+
+def test_ema_update_averages_weights_and_batch_norm_statistics():
+    average, model = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        model.weight.fill_(3.0)
+        model.running_mean.fill_(2.0)
+    model.num_batches_tracked.fill_(7)
+    ema_update(average, model, decay=0.75, buffers=True)
+    assert torch.allclose(average.weight, torch.full((3,), 1.5))  # 1 + 0.25 * (3 - 1)
+    assert torch.allclose(average.running_mean, torch.full((3,), 0.5))
+    assert int(average.num_batches_tracked) == 7
+    ema_update(average, model, decay=0.75)  # weights only
+    assert torch.allclose(average.weight, torch.full((3,), 1.875))
+    assert torch.allclose(average.running_mean, torch.full((3,), 0.5))
 
 
 # Behaviour of the shipped checkpoint on the bundled mixtures (sources held out of training).
@@ -187,7 +210,10 @@ def test_shipped_checkpoint_tags_the_bundled_mixtures():
             found = [e for e in result.events if e.label == label]
             assert found, (name, label, result.events)
             assert min(abs(e.start - onset) for e in found) < 0.3, (name, label, found)
-            assert min(abs(e.end - offset) for e in found) < 0.5, (name, label, found)
+            # Offsets of decaying sounds are fuzzy (the annotation runs to 50 dB below the peak): the
+            # events found must cover most of the annotated one rather than end near a given time.
+            covered = sum(max(0.0, min(e.end, offset) - max(e.start, onset)) for e in found)
+            assert covered >= 0.6 * (offset - onset), (name, label, found)
 
 
 def test_silence_has_no_events():

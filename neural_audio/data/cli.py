@@ -106,7 +106,7 @@ def configure(subparsers: argparse._SubParsersAction) -> None:
     p = builder("tagging", "FSD50K-like multi-label 5-s mixtures with event times", _tagging)
     p.add_argument("--clips", type=int, default=10000, help="number of clips (default 10000)")
     p.add_argument("--test-share", type=float, default=0.2, help="share of clips in test (default 0.2)")
-    p.add_argument("--extra-train", type=int, default=10000,
-                   help="train clips added after those (default 10000), leaving the test split as it is")
+    p.add_argument("--extra-train", type=int, default=20000,
+                   help="train clips added after those (default 20000), leaving the test split as it is")
     p.add_argument("--engines", type=_words, default=None, help="only these TTS engines for speech")
     p.add_argument("--soundfonts", type=_words, default=None, help=SOUNDFONTS_HELP)

@@ -49,7 +49,7 @@ def _tagger_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/tagger", help="resumable state, logs")
     p.add_argument("--out", default="checkpoints/tagger-cnn", help="where the final model is saved")
     p.add_argument("--cache", default="runs/tagger-features", help="log-mel of every clip, computed once")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the train clips (12 x 550 steps on the default build)")
+    p.add_argument("--epochs", type=int, default=12, help="passes over the train clips (12 x 862 steps on the default build)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.01)
@@ -64,6 +64,8 @@ def _tagger_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warp", type=float, default=0.1, help="frequency warp of 1 +- this factor")
     p.add_argument("--frame-weight", type=float, default=1.0, help="weight of the frame-level (event) loss")
     p.add_argument("--valid", type=int, default=400, help="train clips set aside to watch for over-fitting")
+    p.add_argument("--ema", type=float, default=0.999,
+                   help="decay of the weight average that is shipped (0: ship the last weights)")
 
 
 def _tagger_evaluate_options(p: argparse.ArgumentParser) -> None:

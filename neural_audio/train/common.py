@@ -44,6 +44,21 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
     return 0.5 * peak * (1 + math.cos(math.pi * progress))
 
 
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, buffers: bool = False) -> None:
+    """Move ``ema``'s weights a step of ``1 - decay`` towards ``model``'s. With ``buffers``, the
+    floating-point buffers (batch-norm running statistics) are averaged too and the others copied, so the
+    average is usable as it is; without, they are left for the caller to re-measure."""
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1.0 - decay)
+    if buffers:
+        for e, b in zip(ema.buffers(), model.buffers()):
+            if e.is_floating_point():
+                e.lerp_(b, 1.0 - decay)
+            else:
+                e.copy_(b)
+
+
 def save_state(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,
                meta: dict) -> None:
     """Write a resumable training state: tensors in safetensors, the rest in JSON (never pickle)."""

@@ -24,7 +24,7 @@ from ..audio import MEL_SPECS
 from ..features import LogMel, MelInverse
 from ..hub import load_model_or_folder
 from ..models.gan import CLIP_SAMPLES, DIGITS, DigitCritic, DigitGAN
-from .common import CsvLog, load_state, save_state, set_threads, wall_times
+from .common import CsvLog, ema_update, load_state, save_state, set_threads, wall_times
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +57,6 @@ def diff_augment(x: torch.Tensor, floor: torch.Tensor, generator: torch.Generato
     keep = (moved >= 0) & (moved < frames) & ((index < start) | (index >= start + cutout))
     shifted = x.gather(2, moved.clamp(0, frames - 1).expand_as(x))
     return torch.where(keep, shifted, floor.expand_as(x))
-
-
-@torch.no_grad()
-def ema_update(ema: DigitGAN, model: DigitGAN, decay: float) -> None:
-    for e, p in zip(ema.parameters(), model.parameters()):
-        e.lerp_(p, 1.0 - decay)
 
 
 @torch.no_grad()
