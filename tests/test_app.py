@@ -257,6 +257,8 @@ def test_vae_tab_in_a_real_browser(app_url, tmp_path):
 
     with _tab(app_url, "Reconstruct & interpolate (VAE)") as (page, panel):
         panel.get_by_text("note-flute.wav").click()  # the first example pair fills A and B
+        # Wait until they are filled: a click before that (a loaded machine) only gets "No clip A yet".
+        expect(panel.locator("audio")).not_to_have_count(0, timeout=30_000)
         panel.get_by_role("button", name="Reconstruct A").click()
         # input and output spectrograms and the latent map
         expect(panel.locator("img")).to_have_count(3, timeout=30_000)
