@@ -42,6 +42,8 @@ def test_speech_commands(speech_commands_real):
     audio, label = train[1]
     assert audio.shape == (SAMPLE_RATE,) and audio.dtype == torch.float32 and label == WORDS.index("yes")
     assert len(SpeechCommands(speech_commands_real, "validation")) == 1
+    both = SpeechCommands(speech_commands_real, ("train", "validation"))
+    assert both.files == ["no/aaaa1111_nohash_0.wav", "yes/aaaa1111_nohash_0.wav", "yes/bbbb2222_nohash_0.wav"]
     assert SpeechCommands(speech_commands_real, "test").speaker(0) == "cccc3333"
     noise = train.background_noise()
     aug = SpeechCommands(speech_commands_real, "train", augment=Augment(seed=1, noises=noise, p_noise=1.0))

@@ -118,3 +118,47 @@ def test_training_augmentations_on_log_mel():
     masked = spec_augment(mel, g, freq_width=7, time_width=12, masks=2)
     assert masked.shape == mel.shape and (masked == 0).sum() > (mel == 0).sum()  # masks fill with the floor
     assert torch.equal(mel, torch.arange(40, dtype=torch.float32)[None, :, None].repeat(4, 1, 50))  # input untouched
+
+
+def _tiny_speech_commands(root):
+    """Three persons saying three words (tones at their own pitch): a trains, b validates, c tests."""
+    import soundfile as sf
+
+    from conftest import tone
+
+    for k, person in enumerate(("aaaa1111", "bbbb2222", "cccc3333")):
+        for j, word in enumerate(("yes", "no", "up")):
+            (root / word).mkdir(parents=True, exist_ok=True)
+            sf.write(root / word / f"{person}_nohash_0.wav", tone(300 + 200 * j + 50 * k, 0.8), SR)
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "hum.wav", tone(50, 3.0, amp=0.05), SR)
+    (root / "validation_list.txt").write_text("".join(f"{w}/bbbb2222_nohash_0.wav\n" for w in ("yes", "no", "up")))
+    (root / "testing_list.txt").write_text("".join(f"{w}/cccc3333_nohash_0.wav\n" for w in ("yes", "no", "up")))
+    return root
+
+
+def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from neural_audio.cli import build_parser
+    from neural_audio.train.kws import train
+
+    data = _tiny_speech_commands(tmp_path / "sc")
+    args = build_parser().parse_args([
+        "train", "kws", "--data", str(data), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
+        "--epochs", "1", "--batch", "4", "--channels", "8", "12", "16", "--workers", "0", "--p-reverb", "0",
+        "--train-splits", "train", "valid", "--ema", "0.9", "--threads", "1"])
+    assert train(args) == 0
+    args.epochs = 2
+    assert train(args) == 0  # resumes at epoch 1, the average with it
+    log = (tmp_path / "work" / "log.csv").read_text().splitlines()
+    assert [row.split(",")[1] for row in log[1:]] == ["1", "2"]
+    record = json.loads((tmp_path / "out" / "training.json").read_text())
+    assert record["best_valid_accuracy"] is None and record["args"]["train_splits"] == ["train", "valid"]
+    assert not (tmp_path / "work" / "best").exists()  # nothing held out to pick an epoch with
+    state = load_file(tmp_path / "work" / "state.safetensors")
+    shipped = load_file(tmp_path / "out" / "model.safetensors")
+    assert all(torch.equal(v, state[f"ema/{k}"]) for k, v in shipped.items())
+    assert not all(torch.equal(v, state[f"model/{k}"]) for k, v in shipped.items())

@@ -57,21 +57,21 @@ class _AudioDataset(Dataset):
 class SpeechCommands(_AudioDataset):
     """Keyword spotting: items are (1-s waveform, word index in ``words``)."""
 
-    def __init__(self, root: str | Path, split: str = "train", words: Sequence[str] = WORDS,
+    def __init__(self, root: str | Path, split: str | Sequence[str] = "train", words: Sequence[str] = WORDS,
                  augment: Augment | None = None, seconds: float = 1.0):
+        """``split`` is one split or several, e.g. ``("train", "valid")`` for a final run on both."""
         super().__init__(root, augment, seconds)
         self.words = tuple(words)
-        held = {name: set(self._list(name)) for name in ("validation_list.txt", "testing_list.txt")}
+        held = {"valid": set(self._list("validation_list.txt")), "test": set(self._list("testing_list.txt"))}
         files = sorted(p.relative_to(self.root).as_posix() for p in self.root.glob("*/*.wav")
                        if p.parent.name != BACKGROUND_DIR and p.parent.name in self.words)
-        split = _split(split)
-        if split == "train":
-            files = [f for f in files if f not in held["validation_list.txt"] and f not in held["testing_list.txt"]]
-        else:
-            chosen = held["validation_list.txt" if split == "valid" else "testing_list.txt"]
-            files = [f for f in files if f in chosen]
-        self.files = files
-        self.labels = [self.words.index(f.split("/")[0]) for f in files]
+        splits = {_split(s) for s in ([split] if isinstance(split, str) else split)}
+
+        def split_of(f: str) -> str:
+            return "valid" if f in held["valid"] else "test" if f in held["test"] else "train"
+
+        self.files = [f for f in files if split_of(f) in splits]
+        self.labels = [self.words.index(f.split("/")[0]) for f in self.files]
 
     def _list(self, name: str) -> list[str]:
         path = self.root / name

@@ -36,6 +36,10 @@ def _kws_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", type=int, default=5, help="temporal kernel size")
     p.add_argument("--workers", type=int, default=2, help="data-loading processes (augmentation)")
     p.add_argument("--p-reverb", type=float, default=0.2, help="share of clips given simulated room reverb")
+    p.add_argument("--train-splits", nargs="+", default=["train"], choices=["train", "valid"],
+                   help="splits to train on; with valid (a final run) the last epoch is shipped, not the best")
+    p.add_argument("--ema", type=float, default=0.0,
+                   help="decay of a weight average that is validated and shipped instead (0: none)")
 
 
 def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:

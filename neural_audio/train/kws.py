@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
 import time
@@ -17,7 +18,8 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
-from .common import CsvLog, cosine_lr, latency_ms, load_state, pocketsphinx_decode, report, save_state, set_threads
+from .common import (CsvLog, cosine_lr, ema_update, latency_ms, load_state, pocketsphinx_decode, report, save_state,
+                     set_threads)
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +119,26 @@ def train(args: argparse.Namespace) -> int:
     threads = set_threads(args.threads)
     torch.manual_seed(args.seed)
     work, out = Path(args.work), Path(args.out)
-    train_words = SpeechCommands(args.data, "train")
+    train_words = SpeechCommands(args.data, args.train_splits)
     labels = list(train_words.words) + [SILENCE, UNKNOWN]
     noises = train_words.background_noise()
+    # Trained on the validation persons too (a final run), there is nothing left to pick an epoch with:
+    # the last weights (or their average) are shipped.
+    select = "valid" not in args.train_splits
     valid = KeywordSet(SpeechCommands(args.data, "valid"), labels)
-    log.warning("Training on %d clips (%d words), validating on %d; %d noise recordings",
-                len(train_words), len(train_words.words), len(valid.base), len(noises))
+    log.warning("Training on %d clips of %s (%d words), %s on %d; %d noise recordings", len(train_words),
+                "+".join(args.train_splits), len(train_words.words),
+                "picking the best epoch" if select else "shipping the last epoch, watching", len(valid.base),
+                len(noises))
     model = KeywordCNN(labels=labels, channels=tuple(args.channels), kernel=args.kernel)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("KeywordCNN: %d parameters, %d threads", n_params, threads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    meta = load_state(work, {"model": model}, optimizer) or {"epoch": 0, "step": 0, "best": -1.0, "wall": 0.0}
+    # With --ema, an exponential moving average of the weights is what is validated and shipped.
+    average = copy.deepcopy(model)
+    modules = {"model": model, "ema": average} if args.ema else {"model": model}
+    shipped = average if args.ema else model
+    meta = load_state(work, modules, optimizer) or {"epoch": 0, "step": 0, "best": -1.0, "wall": 0.0}
     if meta["epoch"]:
         log.warning("Resuming from epoch %d (best validation accuracy %.4f)", meta["epoch"], meta["best"])
     # Reverb costs ~8 ms a clip (a fresh simulated room each time), the rest of the chain ~1 ms.
@@ -160,11 +171,13 @@ def train(args: argparse.Namespace) -> int:
             loss.backward()
             optimizer.step()
             meta["step"] += 1
+            if args.ema:
+                ema_update(average, model, min(args.ema, (1 + meta["step"]) / (10 + meta["step"])), buffers=True)
             correct += int((logits.argmax(-1) == target).sum())
             seen += len(target)
             loss_sum += loss.item() * len(target)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", lr=f"{lr:.2e}")
-        probs, targets = predict(model, valid)
+        probs, targets = predict(shipped, valid)
         accuracy = float((probs.argmax(-1) == targets).mean()) if len(targets) else 0.0
         meta["wall"] += time.time() - started
         meta["epoch"] = epoch + 1
@@ -172,15 +185,19 @@ def train(args: argparse.Namespace) -> int:
                   train_acc=round(correct / seen, 4), valid_acc=round(accuracy, 4), lr=lr)
         log.warning("epoch %d: train loss %.3f acc %.3f, validation accuracy %.4f (%.0f s)",
                     epoch + 1, loss_sum / seen, correct / seen, accuracy, time.time() - started)
-        if accuracy > meta["best"]:
+        if select and accuracy > meta["best"]:
             meta["best"] = accuracy
-            model.save_pretrained(work / "best")
-        save_state(work, {"model": model}, optimizer, meta)
-    load_folder(KeywordCNN, work / "best").save_pretrained(out)
+            shipped.save_pretrained(work / "best")
+        save_state(work, modules, optimizer, meta)
+    if select:
+        load_folder(KeywordCNN, work / "best").save_pretrained(out)
+        log.warning("Saved the best model (validation accuracy %.4f) to %s", meta["best"], out)
+    else:
+        shipped.eval().save_pretrained(out)
+        log.warning("Saved the model of the last epoch to %s", out)
     (out / "training.json").write_text(json.dumps({
-        "parameters": n_params, "epochs": meta["epoch"], "best_valid_accuracy": meta["best"],
+        "parameters": n_params, "epochs": meta["epoch"], "best_valid_accuracy": meta["best"] if select else None,
         "train_wall_s": round(meta["wall"]), "threads": threads, "args": vars(args) | {"func": None}}, indent=1))
-    log.warning("Saved the best model (validation accuracy %.4f) to %s", meta["best"], out)
     return 0
 
 
