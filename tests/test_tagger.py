@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from neural_audio.inference import Event, detect_events, tag
 from neural_audio.models.tagger import SoundTagger, linear_softmax_pool
-from neural_audio.train.common import ema_update
+from neural_audio.train.common import WeightAverage, ema_update
 from neural_audio.train.tagger import (balanced_weights, crop, event_f1, frame_targets, mean_average_precision,
                                        mix_sources)
 
@@ -187,6 +187,10 @@ def test_ema_update_averages_weights_and_batch_norm_statistics():
     ema_update(average, model, decay=0.75)  # weights only
     assert torch.allclose(average.weight, torch.full((3,), 1.875))
     assert torch.allclose(average.running_mean, torch.full((3,), 0.5))
+    ema_update(average, model, decay=0.999, step=0)  # warm-up: the decay is (1 + 0) / (10 + 0) = 0.1
+    assert torch.allclose(average.weight, torch.full((3,), 0.1 * 1.875 + 0.9 * 3.0))
+    off = WeightAverage(model, 0.0)
+    assert off.shipped is model and off.modules == {"model": model}
 
 
 # Behaviour of the shipped checkpoint on the bundled mixtures (sources held out of training).

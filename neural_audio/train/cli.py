@@ -53,7 +53,8 @@ def _tagger_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/tagger", help="resumable state, logs")
     p.add_argument("--out", default="checkpoints/tagger-cnn", help="where the final model is saved")
     p.add_argument("--cache", default="runs/tagger-features", help="log-mel of every clip, computed once")
-    p.add_argument("--epochs", type=int, default=12, help="passes over the train clips (12 x 862 steps on the default build)")
+    p.add_argument("--epochs", type=int, default=12,
+                   help="passes over the train clips (12 x 862 steps on the default build)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--weight-decay", type=float, default=0.01)

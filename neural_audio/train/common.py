@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import logging
@@ -45,10 +46,15 @@ def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
 
 
 @torch.no_grad()
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, buffers: bool = False) -> None:
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, buffers: bool = False,
+               step: int | None = None) -> None:
     """Move ``ema``'s weights a step of ``1 - decay`` towards ``model``'s. With ``buffers``, the
     floating-point buffers (batch-norm running statistics) are averaged too and the others copied, so the
-    average is usable as it is; without, they are left for the caller to re-measure."""
+    average is usable as it is; without, they are left for the caller to re-measure. With ``step`` (the
+    optimizer steps so far), the decay warms up as min(decay, (1 + step) / (10 + step)), so the average
+    soon forgets the random initial weights."""
+    if step is not None:
+        decay = min(decay, (1 + step) / (10 + step))
     for e, p in zip(ema.parameters(), model.parameters()):
         e.lerp_(p, 1.0 - decay)
     if buffers:
@@ -57,6 +63,21 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float, buffe
                 e.lerp_(b, 1.0 - decay)
             else:
                 e.copy_(b)
+
+
+class WeightAverage:
+    """What a trainer validates and ships: with ``decay`` > 0, an exponential moving average of ``model``'s
+    weights and batch-norm statistics, kept in the resumable state as "ema"; with ``decay`` 0, the model."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.model, self.decay = model, decay
+        self.average = copy.deepcopy(model) if decay else None
+        self.shipped = self.average if decay else model
+        self.modules = {"model": model, "ema": self.average} if decay else {"model": model}
+
+    def update(self, step: int) -> None:
+        if self.average is not None:
+            ema_update(self.average, self.model, self.decay, buffers=True, step=step)
 
 
 def save_state(folder: Path, modules: dict[str, torch.nn.Module], optimizer: torch.optim.Optimizer,

@@ -196,7 +196,7 @@ def train(args: argparse.Namespace) -> int:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        ema_update(ema, model, min(args.ema, (1 + step) / (10 + step)))
+        ema_update(ema, model, args.ema, step=step)
         parts = {"d": loss_d.item(), "g": loss_g.item(), "real": score_real.mean().item(),
                  "fake": score_fake.mean().item(), "aux_real": (logits_real.argmax(-1) == y).float().mean().item(),
                  "aux_fake": (logits_fake.argmax(-1) == fake_y).float().mean().item(), "spread": spread.item()}

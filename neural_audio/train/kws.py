@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import time
@@ -18,8 +17,8 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
-from .common import (CsvLog, cosine_lr, ema_update, latency_ms, load_state, pocketsphinx_decode, report, save_state,
-                     set_threads)
+from .common import (CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, pocketsphinx_decode, report,
+                     save_state, set_threads)
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +134,9 @@ def train(args: argparse.Namespace) -> int:
     log.info("KeywordCNN: %d parameters, %d threads", n_params, threads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     # With --ema, an exponential moving average of the weights is what is validated and shipped.
-    average = copy.deepcopy(model)
-    modules = {"model": model, "ema": average} if args.ema else {"model": model}
-    shipped = average if args.ema else model
-    meta = load_state(work, modules, optimizer) or {"epoch": 0, "step": 0, "best": -1.0, "wall": 0.0}
+    average = WeightAverage(model, args.ema)
+    shipped = average.shipped
+    meta = load_state(work, average.modules, optimizer) or {"epoch": 0, "step": 0, "best": -1.0, "wall": 0.0}
     if meta["epoch"]:
         log.warning("Resuming from epoch %d (best validation accuracy %.4f)", meta["epoch"], meta["best"])
     # Reverb costs ~8 ms a clip (a fresh simulated room each time), the rest of the chain ~1 ms.
@@ -171,8 +169,7 @@ def train(args: argparse.Namespace) -> int:
             loss.backward()
             optimizer.step()
             meta["step"] += 1
-            if args.ema:
-                ema_update(average, model, min(args.ema, (1 + meta["step"]) / (10 + meta["step"])), buffers=True)
+            average.update(meta["step"])
             correct += int((logits.argmax(-1) == target).sum())
             seen += len(target)
             loss_sum += loss.item() * len(target)
@@ -188,7 +185,7 @@ def train(args: argparse.Namespace) -> int:
         if select and accuracy > meta["best"]:
             meta["best"] = accuracy
             shipped.save_pretrained(work / "best")
-        save_state(work, modules, optimizer, meta)
+        save_state(work, average.modules, optimizer, meta)
     if select:
         load_folder(KeywordCNN, work / "best").save_pretrained(out)
         log.warning("Saved the best model (validation accuracy %.4f) to %s", meta["best"], out)

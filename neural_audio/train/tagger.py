@@ -7,7 +7,6 @@ then costs only the network, which is what makes a CNN tagger fit one CPU thread
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import math
@@ -22,7 +21,7 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_model_or_folder
 from ..models.tagger import SoundTagger, linear_softmax_pool
-from .common import CsvLog, cosine_lr, ema_update, latency_ms, load_state, report, save_state, set_threads
+from .common import CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, report, save_state, set_threads
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -193,9 +192,8 @@ def train(args: argparse.Namespace) -> int:
     # An exponential moving average of the weights (and batch-norm statistics) is what gets shipped:
     # averaging along the path finds flatter minima, which carry over better to unheard sources
     # (SWAD, Cha et al., NeurIPS 2021). --ema 0 ships the last weights instead.
-    average = copy.deepcopy(model)
-    modules = {"model": model, "ema": average} if args.ema else {"model": model}
-    meta = load_state(work, modules, optimizer) or {"epoch": 0, "step": 0, "wall": 0.0}
+    average = WeightAverage(model, args.ema)
+    meta = load_state(work, average.modules, optimizer) or {"epoch": 0, "step": 0, "wall": 0.0}
     if meta["epoch"]:
         log.warning("Resuming from epoch %d", meta["epoch"])
     weights = balanced_weights(clip[train_idx])
@@ -230,22 +228,20 @@ def train(args: argparse.Namespace) -> int:
             loss.backward()
             optimizer.step()
             meta["step"] += 1
-            if args.ema:
-                ema_update(average, model, min(args.ema, (1 + meta["step"]) / (10 + meta["step"])), buffers=True)
+            average.update(meta["step"])
             loss_sum += loss.item()
             bar.set_postfix(loss=f"{loss_sum / step:.4f}", lr=f"{lr:.2e}")
-        shipped = average if args.ema else model
-        valid_map, _ = mean_average_precision(clip[valid_idx].numpy(), predict(shipped, mel[valid_idx])[0])
-        last_map, _ = mean_average_precision(clip[valid_idx].numpy(), predict(model, mel[valid_idx])[0])
+        valid_map, _ = mean_average_precision(clip[valid_idx].numpy(), predict(average.shipped, mel[valid_idx])[0])
+        last_map = (mean_average_precision(clip[valid_idx].numpy(), predict(model, mel[valid_idx])[0])[0]
+                    if average.shipped is not model else valid_map)
         meta["wall"] += time.time() - started
         meta["epoch"] = epoch + 1
         csv.write(epoch=epoch + 1, step=meta["step"], train_loss=round(loss_sum / steps_per_epoch, 4),
                   valid_map=round(valid_map, 4), valid_map_last_weights=round(last_map, 4), lr=lr)
         log.warning("epoch %d: train loss %.4f, watch-set mAP %.4f (last weights %.4f) (%.0f s)", epoch + 1,
                     loss_sum / steps_per_epoch, valid_map, last_map, time.time() - started)
-        save_state(work, modules, optimizer, meta)
-    shipped = average if args.ema else model
-    shipped.eval().save_pretrained(out)
+        save_state(work, average.modules, optimizer, meta)
+    average.shipped.eval().save_pretrained(out)
     (out / "training.json").write_text(json.dumps({
         "parameters": n_params, "epochs": meta["epoch"], "train_wall_s": round(meta["wall"]), "threads": threads,
         "args": vars(args) | {"func": None}}, indent=1))
