@@ -135,7 +135,8 @@ def recognize_tab() -> None:
                "Commands words, plus silence and unknown speech); clips longer than a second are scanned and "
                "each keyword found is marked on the spectrogram. **Transcript**: a recurrent network (CTC over "
                "letters) writes connected speech over the same 35 words, digit strings included, with each "
-               "word's start and end.", "kws-cnn", "ctc-rnn")
+               "word's start and end; its search expects digit strings (TIDIGITS-style) more than other "
+               "word sequences, so a close call such as three/tree goes to the digit in a string of digits.", "kws-cnn", "ctc-rnn")
     audio, run = labels_over_time(
         recognize_view, "recognize", source="Speech", button="Recognize", examples="[sw]*-*.wav",
         label="Keyword (best 1-s window)", image="Log-mel spectrogram and keywords over time",

@@ -26,6 +26,17 @@ def _emit(results: list[dict], as_json: bool, line: Callable[[dict], str]) -> in
     return 1 if any("error" in r for r in results) else 0
 
 
+def share_type(text: str) -> float:
+    """An argparse type: a share from 0 up to, not including, 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"a share from 0 up to (not including) 1, got {text}")
+    return value
+
+
 def _per_file(files: list[str], fn: Callable[[str], dict]) -> list[dict]:
     from .audio import AudioError
 
@@ -76,7 +87,10 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         times = " ".join(f"{w['word']}@{w['start']:.2f}-{w['end']:.2f}s" for w in r["words"])
         return f"{r['file']}: {r['text'] or '(no words heard)'}" + (f" | {times}" if times else "")
 
-    return _emit(_per_file(args.files, lambda p: transcribe(p, beam=args.beam).to_dict()), args.json, line)
+    def one(path: str) -> dict:
+        return transcribe(path, beam=args.beam, digit_strings=args.digit_strings).to_dict()
+
+    return _emit(_per_file(args.files, one), args.json, line)
 
 
 def _wav_target(out: str, files: list[str], stem: str, suffix: str) -> Path:
@@ -192,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=0.5, help="minimum score of a keyword segment")
     p = files_command("transcribe", "transcript with word times (RNN + CTC)", cmd_transcribe)
     p.add_argument("--beam", type=int, default=16, help="beam width of the vocabulary-constrained search; 0: greedy")
+    p.add_argument("--digit-strings", type=share_type, default=None,
+                   help="the search's prior share of utterances that are pure digit strings "
+                        "(default 0.6, as in training; 0: none)")
     p = files_command("tag", "sound tags and events over time (CNN tagger)", cmd_tag)
     p.add_argument("--threshold", type=float, default=0.5, help="frame probability that starts an event")
     p = files_command("reconstruct", "VAE reconstruction: what the latent trajectory keeps of a file", cmd_reconstruct)

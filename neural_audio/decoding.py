@@ -43,13 +43,51 @@ def _logsumexp(a: float, b: float) -> float:
     return max(a, b) + math.log1p(math.exp(-abs(a - b)))
 
 
-class Lexicon:
-    """The words a beam may spell, as a set of word prefixes."""
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# Share of pure digit strings among utterances: what the connected-words builder makes, and the prior
+# the shipped transcriber decodes with.
+DIGIT_STRINGS = 0.6
 
-    def __init__(self, words: list[str]):
+
+class Lexicon:
+    """The words a beam may spell, as a set of word prefixes, and optionally a prior over sentences.
+
+    ``digit_strings``: the prior probability that an utterance is a pure digit string (TIDIGITS-style);
+    any other utterance is any sequence of the words. A sentence of k words then has prior
+    ``digit_strings * 10**-k`` (if all its words are digits) plus ``(1 - digit_strings) * len(words)**-k``;
+    the search adds ``weight`` times its log, relative to the any-words mode (so the length of a
+    sentence costs nothing; only being a digit string helps). 0 turns the prior off.
+    """
+
+    def __init__(self, words: list[str], digit_strings: float = 0.0, weight: float = 1.0,
+                 digits: tuple[str, ...] = DIGITS):
         self.words = frozenset(words)
         self.prefixes = frozenset(w[:i] for w in words for i in range(len(w) + 1))
         self._allows: dict[str, bool] = {}
+        self.digits = frozenset(digits) & self.words
+        self.digit_prefixes = frozenset(w[:i] for w in self.digits for i in range(len(w) + 1))
+        if not 0 <= digit_strings < 1:
+            raise ValueError(f"digit_strings is a share of utterances, from 0 up to (not including) 1; got {digit_strings}")
+        self.digit_strings, self.weight = digit_strings, weight
+        self._prior: dict[str, float] = {}
+
+    def prior(self, text: str) -> float:
+        """Weighted log prior of a (partial) sentence relative to the any-words mode: 0 unless it can
+        still be a digit string, then growing with each digit."""
+        if not self.digit_strings or not self.digits:
+            return 0.0
+        known = self._prior.get(text)
+        if known is None:
+            *done, partial = text.split(" ")
+            known = 0.0
+            if all(w in self.digits for w in done) and partial in self.digit_prefixes:
+                k = len(done) + (partial != "")
+                ratio = self.digit_strings / (1 - self.digit_strings) * (len(self.words) / len(self.digits)) ** k
+                known = self.weight * math.log1p(ratio)
+            self._prior[text] = known
+            if len(self._prior) > 100_000:
+                self._prior.clear()
+        return known
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` (no leading or double spaces) can still grow into a word sequence."""
@@ -74,6 +112,11 @@ def beam_search(log_probs: np.ndarray, alphabet: str, lexicon: Lexicon | None = 
     prefix's own last symbol always are); a step the blank owns outright extends every beam by blank.
     """
     space = alphabet.index(" ")
+    prior = lexicon.prior if lexicon is not None else (lambda text: 0.0)
+
+    def rank(item: tuple[str, tuple[float, float]]) -> float:
+        return -(_logsumexp(*item[1]) + prior(item[0]))
+
     # prefix -> (log p ending in blank, log p ending in a symbol)
     beams: dict[str, tuple[float, float]] = {"": (0.0, NEG_INF)}
     for t in range(len(log_probs)):
@@ -106,9 +149,8 @@ def beam_search(log_probs: np.ndarray, alphabet: str, lexicon: Lexicon | None = 
                     continue
                 # a repeated symbol needs a blank between (only the blank-ending path extends)
                 add(extended, NEG_INF, (b if char == last else total) + row[s])
-        beams = dict(sorted(((p, (v[0], v[1])) for p, v in nxt.items()),
-                            key=lambda kv: -_logsumexp(*kv[1]))[:beam])
-    ranked = sorted(beams.items(), key=lambda kv: -_logsumexp(*kv[1]))
+        beams = dict(sorted(((p, (v[0], v[1])) for p, v in nxt.items()), key=rank)[:beam])
+    ranked = sorted(beams.items(), key=rank)
     for prefix, _ in ranked:
         text = prefix.strip()
         if lexicon is None or lexicon.complete(text):

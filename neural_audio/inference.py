@@ -244,15 +244,17 @@ class Transcript:
         return {"text": self.text, "words": [w.to_dict() for w in self.words]}
 
 
-def transcribe(source: Source, *, orig_sr: int | None = None, beam: int = 16, model=None) -> Transcript:
+def transcribe(source: Source, *, orig_sr: int | None = None, beam: int = 16, digit_strings: float | None = None,
+               model=None) -> Transcript:
     """Transcript of connected speech over the model's vocabulary with the shipped CTCTranscriber.
 
     ``beam`` > 0: prefix beam search that only spells vocabulary words; 0: greedy (best symbol per step).
-    A silent recording gives an empty transcript.
+    ``digit_strings``: the beam's prior probability that an utterance is a pure digit string
+    (default ``decoding.DIGIT_STRINGS``; 0: no prior). A silent recording gives an empty transcript.
     """
     import torch
 
-    from .decoding import beam_search, greedy, word_times
+    from .decoding import DIGIT_STRINGS, beam_search, greedy, word_times
     from .hub import cached_model
 
     model = model or cached_model("ctc-rnn")
@@ -264,7 +266,8 @@ def transcribe(source: Source, *, orig_sr: int | None = None, beam: int = 16, mo
         log_probs = model(torch.from_numpy(audio)[None])[0].numpy()
     alphabet = model.alphabet
     if beam > 0:
-        text = beam_search(log_probs, alphabet, _lexicon(tuple(model.vocabulary)), beam)
+        prior = DIGIT_STRINGS if digit_strings is None else digit_strings
+        text = beam_search(log_probs, alphabet, _lexicon(tuple(model.vocabulary), prior), beam)
     else:
         text = greedy(log_probs, alphabet)
     words = _word_spans(word_times(log_probs, alphabet, text, model.seconds_per_step), audio) if text else []
@@ -294,7 +297,7 @@ def _word_spans(words: list, audio: np.ndarray, floor_db: float = 40.0, hop: int
 
 
 @lru_cache(maxsize=4)
-def _lexicon(words: tuple[str, ...]):
+def _lexicon(words: tuple[str, ...], digit_strings: float):
     from .decoding import Lexicon
 
-    return Lexicon(list(words))
+    return Lexicon(list(words), digit_strings=digit_strings)

@@ -30,6 +30,21 @@ def dominant_frequency(audio: np.ndarray, sr: int = SR) -> float:
     return float(np.fft.rfftfreq(len(audio), 1 / sr)[np.argmax(spectrum)])
 
 
+def tiny_speech_commands(root):
+    """Three persons saying three words (tones at their own pitch): a trains, b validates, c tests."""
+    import soundfile as sf
+
+    for k, person in enumerate(("aaaa1111", "bbbb2222", "cccc3333")):
+        for j, word in enumerate(("yes", "no", "up")):
+            (root / word).mkdir(parents=True, exist_ok=True)
+            sf.write(root / word / f"{person}_nohash_0.wav", tone(300 + 200 * j + 50 * k, 0.8), SR)
+    (root / "_background_noise_").mkdir()
+    sf.write(root / "_background_noise_" / "hum.wav", tone(50, 3.0, amp=0.05), SR)
+    (root / "validation_list.txt").write_text("".join(f"{w}/bbbb2222_nohash_0.wav\n" for w in ("yes", "no", "up")))
+    (root / "testing_list.txt").write_text("".join(f"{w}/cccc3333_nohash_0.wav\n" for w in ("yes", "no", "up")))
+    return root
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     import torch

@@ -86,6 +86,10 @@ def test_transcribe_json_shape(tmp_path):
     assert set(broken) == {"file", "error"} and "Traceback" not in out.stderr
     greedy = run_cli("transcribe", str(digits), "--beam", "0")
     assert greedy.returncode == 0 and greedy.stdout.startswith(f"{digits}: ")
+    no_prior = run_cli("transcribe", str(digits), "--digit-strings", "0", "--json")
+    assert no_prior.returncode == 0 and json.loads(no_prior.stdout)[0]["text"] == "seven two nine five"
+    wrong = run_cli("transcribe", str(digits), "--digit-strings", "1", "--json")
+    assert wrong.returncode == 2 and "a share from 0 up to" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
 def test_recognize_json_shape(tmp_path):

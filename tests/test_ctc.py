@@ -64,6 +64,28 @@ def test_lexicon_needs_complete_words_and_keeps_repeated_letters_apart():
     assert beam_search(posteriors("________"), ALPHABET, lexicon) == ""
 
 
+def test_digit_string_prior_settles_a_close_call_only_among_digits():
+    def doubtful_h(before: str) -> np.ndarray:
+        # "<before> th?ree four": the 'h' step is blank 0.6 or 'h' 0.4, so acoustically "tree" wins
+        lp = posteriors(f"{before} _t_h_r_e_e_ _f_o_u_r_")
+        at = len(before) + 4
+        row = np.full(len(ALPHABET), 1e-6)
+        row[0], row[ALPHABET.index("h")] = 0.6, 0.4
+        lp[at] = np.log(row / row.sum())
+        return lp
+
+    words = [*WORDS, "dog"]
+    plain, prior = Lexicon(words), Lexicon(words, digit_strings=0.6)
+    assert beam_search(doubtful_h("_o_n_e_"), ALPHABET, plain) == "one tree four"
+    assert beam_search(doubtful_h("_o_n_e_"), ALPHABET, prior) == "one three four"
+    assert beam_search(doubtful_h("_d_o_g_"), ALPHABET, prior) == "dog tree four"  # not a digit string anyway
+    # Relative to the any-words mode: 0 off digit strings, log(1 + 0.6/0.4 * (9/4)^k) on them (4 of 9 words are digits)
+    assert prior.prior("dog th") == 0.0 and prior.prior("one tr") == 0.0 and plain.prior("one two") == 0.0
+    assert prior.prior("") == pytest.approx(math.log1p(1.5))
+    assert prior.prior("one th") == pytest.approx(math.log1p(1.5 * (9 / 4) ** 2))
+    assert prior.prior("one two ") == prior.prior("one th")  # a finished word counts once, partial or not
+
+
 def test_alignment_gives_each_letter_its_steps_and_words_their_times():
     lp = posteriors("__oo_nne_____ ___tt_w_oo__")
     spans = align(lp, ALPHABET, "one two")
@@ -156,3 +178,52 @@ def test_shipped_checkpoint_transcribes_the_bundled_examples(stem):
     assert all(b1 <= a2 + 1e-6 for (_, b1), (a2, _) in zip(times, times[1:]))  # in order, not overlapping
     # the examples have 0.15 s of silence either side: the words lie within the sound
     assert times[0][0] >= 0.1 and times[-1][1] <= result.duration - 0.1
+
+
+def _tiny_connected_words(root):
+    """Each split's person says two short word sequences (tones); same words as the tiny Speech Commands."""
+    import soundfile as sf
+
+    for k, (split, person) in enumerate((("train", "aaaa1111"), ("valid", "bbbb2222"), ("test", "cccc3333"))):
+        (root / split).mkdir(parents=True)
+        rows = ["path,text,speaker,duration"]
+        for j, text in enumerate(("yes no", "up yes no")):
+            audio = np.concatenate([tone(300 + 200 * ("yes", "no", "up").index(w) + 50 * k, 0.4) for w in text.split()])
+            sf.write(root / split / f"{person}_{j:03d}.wav", audio, SR)
+            rows.append(f"{split}/{person}_{j:03d}.wav,{text},{person},{len(audio) / SR:.4f}")
+        (root / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_final_run_on_train_and_validation_ships_the_last_step(tmp_path):
+    import json
+
+    from safetensors.torch import load_file
+
+    from neural_audio.cli import build_parser
+    from neural_audio.data.datasets import ConnectedWords
+    from neural_audio.train.common import MelCache
+    from neural_audio.train.ctc import train
+
+    from conftest import tiny_speech_commands
+
+    connected = _tiny_connected_words(tmp_path / "cw")
+    assert [text for _, text in ConnectedWords(connected, ("train", "valid"))] == ["yes no", "up yes no"] * 2
+    words = tiny_speech_commands(tmp_path / "sc")
+    work = tmp_path / "work"
+    args = build_parser().parse_args([
+        "train", "ctc", "--data", str(connected), str(words), "--work", str(work), "--out", str(tmp_path / "out"),
+        "--steps", "2", "--batch", "2", "--warmup", "1", "--channels", "8", "--hidden", "8", "--layers", "1",
+        "--blocks", "1", "--valid", "2", "--eval-every", "1", "--train-splits", "train", "valid", "--threads", "1"])
+    assert train(args) == 0
+    args.steps = 3
+    assert train(args) == 0  # resumes at step 2
+    assert [row.split(",")[1] for row in (work / "log.csv").read_text().splitlines()[1:]] == ["1", "2", "3"]
+    # Both persons' utterances and single words were trained on; none of the test person's.
+    cache = MelCache.load(work / "cache-train+valid")
+    assert sorted(cache.sources) == sorted(["yes no", "up yes no"] * 2 + ["yes", "no", "up"] * 2)
+    summary = json.loads((work / "train_summary.json").read_text())
+    assert summary["shipped"] == "last" and summary["best_valid_wer_greedy"] is None and summary["steps"] == 3
+    assert not (work / "best").exists()  # nothing held out to pick a step with
+    state, shipped = load_file(work / "state.safetensors"), load_file(tmp_path / "out" / "model.safetensors")
+    assert all(torch.equal(v, state[f"model/{k}"]) for k, v in shipped.items())

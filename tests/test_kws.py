@@ -8,7 +8,7 @@ from neural_audio import hub
 from neural_audio.inference import _segments, _windows, recognize
 from neural_audio.models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
 
-from conftest import SR
+from conftest import SR, tiny_speech_commands
 
 LABELS = ["yes", "no", "up", SILENCE, UNKNOWN]
 
@@ -120,23 +120,6 @@ def test_training_augmentations_on_log_mel():
     assert torch.equal(mel, torch.arange(40, dtype=torch.float32)[None, :, None].repeat(4, 1, 50))  # input untouched
 
 
-def _tiny_speech_commands(root):
-    """Three persons saying three words (tones at their own pitch): a trains, b validates, c tests."""
-    import soundfile as sf
-
-    from conftest import tone
-
-    for k, person in enumerate(("aaaa1111", "bbbb2222", "cccc3333")):
-        for j, word in enumerate(("yes", "no", "up")):
-            (root / word).mkdir(parents=True, exist_ok=True)
-            sf.write(root / word / f"{person}_nohash_0.wav", tone(300 + 200 * j + 50 * k, 0.8), SR)
-    (root / "_background_noise_").mkdir()
-    sf.write(root / "_background_noise_" / "hum.wav", tone(50, 3.0, amp=0.05), SR)
-    (root / "validation_list.txt").write_text("".join(f"{w}/bbbb2222_nohash_0.wav\n" for w in ("yes", "no", "up")))
-    (root / "testing_list.txt").write_text("".join(f"{w}/cccc3333_nohash_0.wav\n" for w in ("yes", "no", "up")))
-    return root
-
-
 def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_path):
     import json
 
@@ -145,7 +128,7 @@ def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_pat
     from neural_audio.cli import build_parser
     from neural_audio.train.kws import train
 
-    data = _tiny_speech_commands(tmp_path / "sc")
+    data = tiny_speech_commands(tmp_path / "sc")
     args = build_parser().parse_args([
         "train", "kws", "--data", str(data), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
         "--epochs", "1", "--batch", "4", "--channels", "8", "12", "16", "--workers", "0", "--p-reverb", "0",

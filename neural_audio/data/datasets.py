@@ -94,9 +94,11 @@ class SpeechCommands(_AudioDataset):
 class ConnectedWords(_AudioDataset):
     """Connected words: items are (waveform of its own length, transcript)."""
 
-    def __init__(self, root: str | Path, split: str = "train", augment: Augment | None = None):
+    def __init__(self, root: str | Path, split: str | Sequence[str] = "train", augment: Augment | None = None):
+        """``split`` is one split or several, e.g. ``("train", "valid")`` for a final run on both."""
         super().__init__(root, augment, None)
-        self.rows = read_csv(self.root / f"{_split(split)}.csv")
+        self.rows = [row for s in ([split] if isinstance(split, str) else split)
+                     for row in read_csv(self.root / f"{_split(s)}.csv")]
 
     def __len__(self) -> int:
         return len(self.rows)

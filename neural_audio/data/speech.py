@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ..audio import SAMPLE_RATE, save
+from ..decoding import DIGIT_STRINGS, DIGITS
 from .augment import colored_noise
 from .build import Report, item_rng, run_items, stable_hash, write_csv
 from .instruments import gm_effect_noise
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 WORDS = tuple(
     "backward bed bird cat dog down eight five follow forward four go happy house learn left marvin nine no "
     "off on one right seven sheila six stop three tree two up visual wow yes zero".split())
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 BACKGROUND_DIR = "_background_noise_"
 SPEED_RANGE = (0.8, 1.25)
 PITCH_RANGE = (0.85, 1.18)
@@ -178,7 +178,7 @@ def _babble(n: int, speakers: Sequence[Speaker], rng: np.random.Generator, talke
 
 # --- Connected words -------------------------------------------------------------------------
 
-def random_transcript(rng: np.random.Generator, digit_share: float = 0.6, max_words: int = 7) -> str:
+def random_transcript(rng: np.random.Generator, digit_share: float = DIGIT_STRINGS, max_words: int = 7) -> str:
     """1–``max_words`` words: a pure digit string with probability ``digit_share``, else any words."""
     vocab = DIGITS if rng.random() < digit_share else WORDS
     return " ".join(rng.choice(vocab, size=int(rng.integers(1, max_words + 1))))

@@ -19,8 +19,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from ..audio import MEL_SPECS, MelSpec
+from ..decoding import DIGITS
 
-DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 CLIP_SAMPLES = 16000  # one second at 16 kHz, as in SC09
 
 

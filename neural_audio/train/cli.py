@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from ..cli import share_type
+
 # target -> (module with train(args) and evaluate(args), checkpoint name)
 TARGETS = {
     "kws": ("neural_audio.train.kws", "kws-cnn"),
@@ -25,6 +27,11 @@ def _call(target: str, verb: str):
     return run
 
 
+def _train_splits_option(p: argparse.ArgumentParser, last: str) -> None:
+    p.add_argument("--train-splits", nargs="+", default=["train"], choices=["train", "valid"],
+                   help=f"splits to train on; with valid (a final run) {last} is shipped, not the best")
+
+
 def _kws_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/kws", help="resumable state, logs and the best model so far")
     p.add_argument("--out", default="checkpoints/kws-cnn", help="where the final model is saved")
@@ -36,8 +43,7 @@ def _kws_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kernel", type=int, default=5, help="temporal kernel size")
     p.add_argument("--workers", type=int, default=2, help="data-loading processes (augmentation)")
     p.add_argument("--p-reverb", type=float, default=0.2, help="share of clips given simulated room reverb")
-    p.add_argument("--train-splits", nargs="+", default=["train"], choices=["train", "valid"],
-                   help="splits to train on; with valid (a final run) the last epoch is shipped, not the best")
+    _train_splits_option(p, "the last epoch")
     p.add_argument("--ema", type=float, default=0.0,
                    help="decay of a weight average that is validated and shipped instead (0: none)")
 
@@ -127,6 +133,7 @@ def _ctc_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.15)
     p.add_argument("--valid", type=int, default=600, help="validation utterances decoded at each check")
     p.add_argument("--eval-every", type=int, default=500)
+    _train_splits_option(p, "the last step")
 
 
 def _gan_train_options(p: argparse.ArgumentParser) -> None:
@@ -152,6 +159,9 @@ def _ctc_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="ctc-rnn", help="checkpoint name or folder")
     p.add_argument("--report", default="runs/ctc-eval", help="folder for results.json")
     p.add_argument("--beam", type=int, default=16, help="beam width of the lexicon-constrained search")
+    p.add_argument("--digit-strings", type=share_type, default=None,
+                   help="the beam's prior share of pure digit strings (default 0.6, as in the connected-words "
+                        "build; 0: none); the peer gets the same grammar")
     p.add_argument("--peers", nargs="*", default=["pocketsphinx"], help="peer recognisers to run side by side")
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test utterances")
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from ..audio import MEL_SPECS, SAMPLE_RATE
-from ..decoding import Lexicon, beam_search, greedy, word_error_rate
+from ..decoding import DIGIT_STRINGS, DIGITS, Lexicon, beam_search, greedy, word_error_rate
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
 from .common import (CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report, save_state, set_threads,
@@ -46,9 +46,10 @@ def find_sources(folders: list[str]) -> dict[str, Path]:
     return found
 
 
-def utterances(folders: list[str], split: str, limit: int | None = None):
-    """Yield (text, waveform): connected-word utterances, then single words when a Speech Commands build
-    is given (training only: the connected-words split is what is evaluated)."""
+def utterances(folders: list[str], split: str | list[str], limit: int | None = None):
+    """Yield (text, waveform): connected-word utterances of one split or several, then, for training,
+    the single words of the same persons when a Speech Commands build is given (the connected-words
+    split is what is evaluated)."""
     from ..data.datasets import ConnectedWords, SpeechCommands
 
     found = find_sources(folders)
@@ -56,7 +57,7 @@ def utterances(folders: list[str], split: str, limit: int | None = None):
     for i in spread(len(connected), limit):
         audio, text = connected[i]
         yield text, audio.numpy()
-    if "words" in found and split == "train" and limit is None:
+    if "words" in found and "train" in ([split] if isinstance(split, str) else split) and limit is None:
         words = SpeechCommands(found["words"], split)
         for i in range(len(words)):
             audio, label = words[i]
@@ -148,7 +149,7 @@ def collate(items: list[torch.Tensor], floor: float) -> tuple[torch.Tensor, torc
     return mel, frames
 
 
-def cached(folders: list[str], split: str, folder: Path, limit: int | None = None) -> MelCache:
+def cached(folders: list[str], split: str | list[str], folder: Path, limit: int | None = None) -> MelCache:
     if not (folder / "sources.json").is_file():
         MelCache.build(utterances(folders, split, limit), MEL_SPECS["ctc"]).save(folder)
     return MelCache.load(folder)
@@ -193,14 +194,19 @@ def train(args: argparse.Namespace) -> int:
     work, out = Path(args.work), Path(args.out)
     floor = math.log(MEL_SPECS["ctc"].log_floor)
     started = time.time()
-    train_cache = cached(args.data, "train", work / "cache-train")
+    splits = args.train_splits
+    train_cache = cached(args.data, splits, work / f"cache-{'+'.join(splits)}")
     valid_cache = cached(args.data, "valid", work / "cache-valid", limit=args.valid)
+    # Trained on the validation persons too (a final run), there is nothing left to pick a step with:
+    # the last weights are shipped and the validation WER is only watched.
+    select = "valid" not in splits
     noise = noise_frames(args.data)
     lengths = np.diff(train_cache.offsets)
     vocabulary = sorted({w for text in train_cache.sources for w in text.split()})
-    log.warning("Cache: %d train utterances (%.1f h), %d valid; %d noise frames; %d words; %.0f s",
-                len(lengths), lengths.sum() / 360000, len(valid_cache.sources), len(noise), len(vocabulary),
-                time.time() - started)
+    log.warning("Cache: %d utterances of %s (%.1f h), %s on %d valid; %d noise frames; %d words; %.0f s",
+                len(lengths), "+".join(splits), lengths.sum() / 360000,
+                "picking the best step" if select else "shipping the last step, watching",
+                len(valid_cache.sources), len(noise), len(vocabulary), time.time() - started)
     model = CTCTranscriber(vocabulary, channels=args.channels, hidden=args.hidden, layers=args.layers,
                            blocks=args.blocks, dropout=args.dropout)
     n_params = sum(p.numel() for p in model.parameters())
@@ -238,7 +244,7 @@ def train(args: argparse.Namespace) -> int:
         bar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.2e}", epoch=epoch + 1)
         if (step + 1) % args.eval_every == 0 or step + 1 == args.steps:
             hyps = transcribe_cache(model, valid_cache)
-            wer = word_error_rate(valid_cache.sources, hyps)
+            wer = meta["last"] = word_error_rate(valid_cache.sources, hyps)
             meta["wall"] += time.time() - tick
             tick = time.time()
             meta["step"] = step + 1
@@ -246,16 +252,18 @@ def train(args: argparse.Namespace) -> int:
                       valid_wer_greedy=round(wer, 4), wall_s=round(meta["wall"]))
             log.warning("step %d: loss %.3f, validation WER (greedy) %.4f, %.1f min", step + 1, running, wer,
                         meta["wall"] / 60)
-            if wer < meta["best"]:
+            if select and wer < meta["best"]:
                 meta["best"] = wer
                 model.save_pretrained(work / "best")
             save_state(work, {"model": model}, optimizer, meta)
     bar.close()
-    final = load_folder(CTCTranscriber, work / "best") if (work / "best" / "config.json").is_file() else model
+    best = work / "best" / "config.json"
+    final = load_folder(CTCTranscriber, best.parent) if select and best.is_file() else model
     final.save_pretrained(out)
-    summary = {"parameters": n_params, "steps": meta["step"], "epochs": round(meta["step"] / steps_per_epoch, 2),
-               "best_valid_wer_greedy": meta["best"], "train_minutes": round(meta["wall"] / 60, 1),
-               "threads": threads}
+    summary = {"parameters": n_params, "train_splits": splits, "steps": meta["step"],
+               "epochs": round(meta["step"] / steps_per_epoch, 2), "shipped": "best" if select else "last",
+               "best_valid_wer_greedy": meta["best"] if select else None, "last_valid_wer_greedy": meta.get("last"),
+               "train_minutes": round(meta["wall"] / 60, 1), "threads": threads}
     (work / "train_summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=2) if args.json else f"saved {out} ({summary})")
     return 0
@@ -263,8 +271,6 @@ def train(args: argparse.Namespace) -> int:
 
 def scores(references: list[str], hypotheses: list[str]) -> dict:
     """WER, whole-utterance accuracy, and exact match on the utterances that are digit strings."""
-    from ..data.speech import DIGITS
-
     digits = [i for i, r in enumerate(references) if all(w in DIGITS for w in r.split())]
     return {"wer": round(word_error_rate(references, hypotheses), 4),
             "sentence_accuracy": round(float(np.mean([r == h for r, h in zip(references, hypotheses)])), 4),
@@ -297,11 +303,13 @@ def evaluate(args: argparse.Namespace) -> int:
     out = Path(args.report)
     cache = cached([str(found["connected"])], "test", out / f"cache-test-{len(pick)}", limit)
     references = list(cache.sources)
-    lexicon = Lexicon(model.vocabulary)
+    share = DIGIT_STRINGS if args.digit_strings is None else args.digit_strings
+    lexicon = Lexicon(model.vocabulary, digit_strings=share)
     started = time.perf_counter()
     hypotheses = transcribe_cache(model, cache, lexicon, beam=args.beam)
     decode_s = time.perf_counter() - started
     greedy_hyps = transcribe_cache(model, cache)
+    plain = transcribe_cache(model, cache, Lexicon(model.vocabulary), beam=args.beam) if share else None
     persons = _persons(found["connected"])
     speakers = [persons.get(test.rows[i]["speaker"], "?") for i in pick]
     by_person = {}
@@ -312,7 +320,8 @@ def evaluate(args: argparse.Namespace) -> int:
     results = {
         "model": args.model, "test_utterances": len(references), "test_words": sum(len(r.split()) for r in references),
         "test_persons": len(by_person), **scores(references, hypotheses),
-        "greedy": scores(references, greedy_hyps), "beam": args.beam,
+        "greedy": scores(references, greedy_hyps), "beam": args.beam, "digit_strings_prior": share,
+        **({"beam_without_prior": scores(references, plain)} if plain is not None else {}),
         "per_person": by_person,
         "parameters": sum(p.numel() for p in model.parameters()),
         "real_time_factor_10s_2_threads": {k: round(v, 5) for k, v in
@@ -321,11 +330,15 @@ def evaluate(args: argparse.Namespace) -> int:
         "errors": [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses) if r != h][:40],
     }
     if "pocketsphinx" in (args.peers or []):
-        heard, rtf = pocketsphinx_decode((test[i][0].numpy() for i in pick),
-                                         f"( {' | '.join(model.vocabulary)} )+")
+        # The same sentence model: any words, or (with the prior) weighted against pure digit strings.
+        rule = f"( {' | '.join(model.vocabulary)} )+"
+        if share:
+            digits = [w for w in DIGITS if w in model.vocabulary]
+            rule = f"/{share}/ ( {' | '.join(digits)} )+ | /{1 - share:.4g}/ {rule}"
+        heard, rtf = pocketsphinx_decode((test[i][0].numpy() for i in pick), rule)
         results["peers"] = {"pocketsphinx": {**scores(references, heard), "real_time_factor": round(rtf, 5),
                                              "setup": "pocketsphinx 5 default en-us model, JSGF grammar "
-                                                      "( word | ... )+ over the same vocabulary"}}
+                                                      f"{rule.replace(' | '.join(model.vocabulary), 'word | ...')}"}}
     lines = [f"WER {results['wer']:.4f}, sentence accuracy {results['sentence_accuracy']:.4f}, digit strings "
              f"{results['digit_string_accuracy']} on {len(references)} utterances ({len(by_person)} persons)"]
     lines += [f"{name}: WER {peer['wer']:.4f}, sentence accuracy {peer['sentence_accuracy']:.4f}, "
