@@ -49,6 +49,22 @@ DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight"
 DIGIT_STRINGS = 0.6
 
 
+def _prefixes(words: frozenset[str]) -> frozenset[str]:
+    """Every prefix of every word, the empty one included."""
+    return frozenset(w[:i] for w in words for i in range(len(w) + 1))
+
+
+def _remember(memo: dict, text: str, compute):
+    """``compute(text)``, looked up in ``memo`` first; the memo is emptied past 100,000 entries (a long
+    recording's prefixes), so it stays bounded."""
+    known = memo.get(text)
+    if known is None:
+        known = memo[text] = compute(text)
+        if len(memo) > 100_000:
+            memo.clear()
+    return known
+
+
 class Lexicon:
     """The words a beam may spell, as a set of word prefixes, and optionally a prior over sentences.
 
@@ -62,10 +78,10 @@ class Lexicon:
     def __init__(self, words: list[str], digit_strings: float = 0.0, weight: float = 1.0,
                  digits: tuple[str, ...] = DIGITS):
         self.words = frozenset(words)
-        self.prefixes = frozenset(w[:i] for w in words for i in range(len(w) + 1))
+        self.prefixes = _prefixes(self.words)
         self._allows: dict[str, bool] = {}
         self.digits = frozenset(digits) & self.words
-        self.digit_prefixes = frozenset(w[:i] for w in self.digits for i in range(len(w) + 1))
+        self.digit_prefixes = _prefixes(self.digits)
         if not 0 <= digit_strings < 1:
             raise ValueError(f"digit_strings is a share of utterances, from 0 up to (not including) 1; got {digit_strings}")
         self.digit_strings, self.weight = digit_strings, weight
@@ -76,28 +92,23 @@ class Lexicon:
         still be a digit string, then growing with each digit."""
         if not self.digit_strings or not self.digits:
             return 0.0
-        known = self._prior.get(text)
-        if known is None:
-            *done, partial = text.split(" ")
-            known = 0.0
-            if all(w in self.digits for w in done) and partial in self.digit_prefixes:
-                k = len(done) + (partial != "")
-                ratio = self.digit_strings / (1 - self.digit_strings) * (len(self.words) / len(self.digits)) ** k
-                known = self.weight * math.log1p(ratio)
-            self._prior[text] = known
-            if len(self._prior) > 100_000:
-                self._prior.clear()
-        return known
+        return _remember(self._prior, text, self._digit_prior)
+
+    def _digit_prior(self, text: str) -> float:
+        *done, partial = text.split(" ")
+        if not (all(w in self.digits for w in done) and partial in self.digit_prefixes):
+            return 0.0
+        k = len(done) + (partial != "")
+        ratio = self.digit_strings / (1 - self.digit_strings) * (len(self.words) / len(self.digits)) ** k
+        return self.weight * math.log1p(ratio)
 
     def allows(self, text: str) -> bool:
         """Whether ``text`` (no leading or double spaces) can still grow into a word sequence."""
-        known = self._allows.get(text)
-        if known is None:
-            *done, partial = text.split(" ")
-            known = self._allows[text] = all(w in self.words for w in done) and partial in self.prefixes
-            if len(self._allows) > 100_000:  # a long recording's prefixes: keep the memo bounded
-                self._allows.clear()
-        return known
+        return _remember(self._allows, text, self._spells)
+
+    def _spells(self, text: str) -> bool:
+        *done, partial = text.split(" ")
+        return all(w in self.words for w in done) and partial in self.prefixes
 
     def complete(self, text: str) -> bool:
         return all(w in self.words for w in text.split())

@@ -35,6 +35,11 @@ def _split(split: str) -> str:
     return split
 
 
+def as_splits(split: str | Sequence[str]) -> list[str]:
+    """One split or several (``("train", "valid")`` for a final run on both), as a list of split names."""
+    return [_split(s) for s in ([split] if isinstance(split, str) else split)]
+
+
 class _AudioDataset(Dataset):
     """Shared loading: file -> fixed-length float tensor, augmented when asked."""
 
@@ -65,7 +70,7 @@ class SpeechCommands(_AudioDataset):
         held = {"valid": set(self._list("validation_list.txt")), "test": set(self._list("testing_list.txt"))}
         files = sorted(p.relative_to(self.root).as_posix() for p in self.root.glob("*/*.wav")
                        if p.parent.name != BACKGROUND_DIR and p.parent.name in self.words)
-        splits = {_split(s) for s in ([split] if isinstance(split, str) else split)}
+        splits = set(as_splits(split))
 
         def split_of(f: str) -> str:
             return "valid" if f in held["valid"] else "test" if f in held["test"] else "train"
@@ -97,8 +102,7 @@ class ConnectedWords(_AudioDataset):
     def __init__(self, root: str | Path, split: str | Sequence[str] = "train", augment: Augment | None = None):
         """``split`` is one split or several, e.g. ``("train", "valid")`` for a final run on both."""
         super().__init__(root, augment, None)
-        self.rows = [row for s in ([split] if isinstance(split, str) else split)
-                     for row in read_csv(self.root / f"{_split(s)}.csv")]
+        self.rows = [row for s in as_splits(split) for row in read_csv(self.root / f"{s}.csv")]
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -50,14 +50,14 @@ def utterances(folders: list[str], split: str | list[str], limit: int | None = N
     """Yield (text, waveform): connected-word utterances of one split or several, then, for training,
     the single words of the same persons when a Speech Commands build is given (the connected-words
     split is what is evaluated)."""
-    from ..data.datasets import ConnectedWords, SpeechCommands
+    from ..data.datasets import ConnectedWords, SpeechCommands, as_splits
 
     found = find_sources(folders)
     connected = ConnectedWords(found["connected"], split)
     for i in spread(len(connected), limit):
         audio, text = connected[i]
         yield text, audio.numpy()
-    if "words" in found and "train" in ([split] if isinstance(split, str) else split) and limit is None:
+    if "words" in found and "train" in as_splits(split) and limit is None:
         words = SpeechCommands(found["words"], split)
         for i in range(len(words)):
             audio, label = words[i]
