@@ -45,6 +45,21 @@ def tiny_speech_commands(root):
     return root
 
 
+@pytest.fixture
+def stand_in_prompts(tmp_path, monkeypatch):
+    """A stand-in for the real Asterisk digit prompts (never read by tests): tones at 8 kHz for 0, 1 and 2."""
+    import soundfile as sf
+
+    from neural_audio.train import common
+
+    digits = tmp_path / "prompts" / "digits"
+    digits.mkdir(parents=True)
+    for i in range(3):
+        sf.write(digits / f"{i}.wav", tone(300 + 200 * i, 0.5, sr=8000), 8000)
+    monkeypatch.setattr(common, "ASTERISK_PROMPTS", tmp_path / "prompts")
+    return digits
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _one_thread():
     import torch

@@ -151,6 +151,23 @@ def test_training_pieces():
     assert out.shape == mel.shape and torch.isfinite(out).all() and not torch.equal(out, mel)
 
 
+def test_band_limit_drops_the_bands_past_a_cut_off_to_the_floor():
+    floor = math.log(1e-5)  # the ctc front end's
+    augment = MelAugment(np.zeros((0, 80)), floor, seed=0, p_band=1.0)
+    x = torch.full((80, 30), -5.0)
+    cut = []
+    for _ in range(40):
+        y = augment._band_limit(x)
+        assert y.shape == x.shape and y.min() >= floor and (y <= x).all()
+        kept = (y == x).all(1)
+        # The bands fall away over a few hundred hertz: nothing is left 300 Hz past the highest cut-off.
+        assert kept.any() and (y[augment.centres > 7800] == floor).all()
+        assert torch.equal(kept, (augment.centres >= augment.centres[kept].min())
+                           & (augment.centres <= augment.centres[kept].max()))  # one pass band
+        cut.append(float(augment.centres[kept].max()))
+    assert min(cut) < 3900 and max(cut) > 4000  # telephone channels and wider cut-offs both occur
+
+
 def test_wall_times_warms_up_times_each_call_and_restores_threads():
     from neural_audio.train.common import wall_times
 
@@ -195,7 +212,7 @@ def _tiny_connected_words(root):
     return root
 
 
-def test_final_run_on_train_and_validation_ships_the_last_step(tmp_path):
+def test_final_run_on_train_and_validation_ships_the_last_step(tmp_path, stand_in_prompts, capsys):
     import json
 
     from safetensors.torch import load_file
@@ -227,3 +244,18 @@ def test_final_run_on_train_and_validation_ships_the_last_step(tmp_path):
     assert not (work / "best").exists()  # nothing held out to pick a step with
     state, shipped = load_file(work / "state.safetensors"), load_file(tmp_path / "out" / "model.safetensors")
     assert all(torch.equal(v, state[f"model/{k}"]) for k, v in shipped.items())
+
+    # evaluate: the test person, the same utterances through a telephone channel, and the real digits
+    # (here three stand-in recordings) alone and spliced into strings.
+    from neural_audio.train.ctc import evaluate
+
+    capsys.readouterr()
+    assert evaluate(build_parser().parse_args([
+        "evaluate", "ctc", "--data", str(connected), "--model", str(tmp_path / "out"),
+        "--report", str(tmp_path / "eval"), "--json"])) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["test_utterances"] == 2 and 0 <= results["wer"]
+    assert results["telephone_band"]["utterances"] == 2 and 0 <= results["telephone_band"]["wer"]
+    real = results["real_digits"]
+    assert real["found"] and real["single_digits"]["utterances"] == 3 and real["spliced_strings"]["utterances"] == 30
+    assert len(real["single_digits"]["errors"]) == round(3 * (1 - real["single_digits"]["sentence_accuracy"]))

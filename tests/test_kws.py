@@ -120,7 +120,7 @@ def test_training_augmentations_on_log_mel():
     assert torch.equal(mel, torch.arange(40, dtype=torch.float32)[None, :, None].repeat(4, 1, 50))  # input untouched
 
 
-def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_path):
+def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_path, stand_in_prompts, capsys):
     import json
 
     from safetensors.torch import load_file
@@ -145,3 +145,16 @@ def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_pat
     shipped = load_file(tmp_path / "out" / "model.safetensors")
     assert all(torch.equal(v, state[f"ema/{k}"]) for k, v in shipped.items())
     assert not all(torch.equal(v, state[f"model/{k}"]) for k, v in shipped.items())
+
+    # evaluate: the test person's words, and the real digits (here three stand-in recordings) one by one.
+    from neural_audio.train.kws import evaluate
+
+    capsys.readouterr()
+    assert evaluate(build_parser().parse_args([
+        "evaluate", "kws", "--data", str(data), "--model", str(tmp_path / "out"), "--report", str(tmp_path / "eval"),
+        "--json"])) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["test_clips"] == 3 and (tmp_path / "eval" / "confusion.png").is_file()
+    real = results["real_digits"]
+    assert real["found"] and real["clips"] == 3 and list(real["heard"]) == ["zero", "one", "two"]
+    assert real["accuracy"] == sum(h == w for w, h in real["heard"].items()) / 3

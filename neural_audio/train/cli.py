@@ -131,6 +131,8 @@ def _ctc_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", type=int, default=2, help="bidirectional GRU layers")
     p.add_argument("--blocks", type=int, default=2, help="residual convolution blocks after subsampling")
     p.add_argument("--dropout", type=float, default=0.15)
+    p.add_argument("--band-limit", type=float, default=0.15,
+                   help="share of utterances heard through a telephone channel or a 4-7.5 kHz cut-off")
     p.add_argument("--valid", type=int, default=600, help="validation utterances decoded at each check")
     p.add_argument("--eval-every", type=int, default=500)
     _train_splits_option(p, "the last step")

@@ -221,6 +221,41 @@ def pocketsphinx_decode(audios, rule: str) -> tuple[list[str], float]:
     return out, seconds / max(duration, 1e-9)
 
 
+# Real speech that shared/DATA.md reserves for evaluation, where Debian's asterisk-core-sounds-en-wav
+# installs it: one US-English speaker's telephone prompts, 8 kHz. Reported, never trained or tuned on.
+ASTERISK_PROMPTS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+REAL_DIGITS_WHAT = ("the ten spoken digits of Asterisk's prompts (asterisk-core-sounds-en-wav: one real US-English "
+                    "speaker, 8 kHz telephone audio), never used to train or tune")
+
+
+def reserved_digits() -> list[tuple[str, np.ndarray]]:
+    """(word, 16 kHz waveform) of the prompts' spoken digits 0-9; empty where they are not installed."""
+    from ..audio import load
+    from ..decoding import DIGITS
+
+    folder = ASTERISK_PROMPTS / "digits"
+    return [(word, load(folder / f"{i}.wav")) for i, word in enumerate(DIGITS) if (folder / f"{i}.wav").is_file()]
+
+
+def spliced_digit_strings(digits: list[tuple[str, np.ndarray]], count: int = 30, seed: int = 0,
+                          sample_rate: int = 16000) -> list[tuple[str, np.ndarray]]:
+    """Digit strings of 2-7 digits joined from real single-digit recordings: each cut to its voiced part,
+    with 0.05-0.3 s of silence before each and after the last. Real speech, but no coarticulation
+    between the words, so easier than connected speech."""
+    from ..audio import loud_span
+
+    rng = np.random.default_rng(seed)
+    cut = [(word, audio[slice(*(loud_span(audio) or (0, audio.size)))]) for word, audio in digits]
+    strings = []
+    for _ in range(count if cut else 0):
+        picked = [cut[i] for i in rng.integers(0, len(cut), int(rng.integers(2, 8)))]
+        parts = []
+        for word, audio in picked:
+            parts += [np.zeros(int(rng.uniform(0.05, 0.3) * sample_rate), np.float32), audio]
+        strings.append((" ".join(w for w, _ in picked), np.concatenate(parts + [parts[0]])))
+    return strings
+
+
 def report(results: dict, folder: Path, as_json: bool, lines: list[str]) -> None:
     """Write ``results.json`` into ``folder``; print the results as JSON, or else the summary lines."""
     folder.mkdir(parents=True, exist_ok=True)

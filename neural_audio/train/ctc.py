@@ -14,6 +14,7 @@ import math
 import time
 from pathlib import Path
 
+import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -23,8 +24,8 @@ from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..decoding import DIGIT_STRINGS, DIGITS, Lexicon, beam_search, greedy, word_error_rate
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
-from .common import (CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report, save_state, set_threads,
-                     spread, wall_times)
+from .common import (REAL_DIGITS_WHAT, CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report,
+                     reserved_digits, save_state, set_threads, spliced_digit_strings, spread, wall_times)
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,13 @@ class MelAugment:
     """Log-mel domain augmentation of single utterances and of padded batches."""
 
     def __init__(self, noise: np.ndarray, floor: float, seed: int, p_noise: float = 0.6, p_reverb: float = 0.3,
-                 speed: float = 0.12, pad_frames: int = 40):
+                 speed: float = 0.12, pad_frames: int = 40, p_band: float = 0.0):
         self.noise = torch.from_numpy(np.asarray(noise, np.float32))  # (frames, n_mels) of background noise
         self.floor, self.p_noise, self.p_reverb, self.speed, self.pad = floor, p_noise, p_reverb, speed, pad_frames
+        self.p_band = p_band
+        spec = MEL_SPECS["ctc"]
+        centres = librosa.mel_frequencies(spec.n_mels + 2, fmin=spec.fmin, fmax=spec.fmax or spec.sample_rate / 2)
+        self.centres = torch.from_numpy(centres[1:-1].astype(np.float32))
         self.generator = torch.Generator().manual_seed(seed)
 
     def _uniform(self, low: float, high: float) -> float:
@@ -111,7 +116,7 @@ class MelAugment:
         return F.pad(x, (left, right), value=self.floor).clamp_min(self.floor)
 
     def batch(self, mel: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """Padded (batch, n_mels, frames): noise at 0-35 dB SNR, room reverb, warp, SpecAugment."""
+        """Padded (batch, n_mels, frames): noise at 0-35 dB SNR, room reverb, narrow band, warp, SpecAugment."""
         out = mel.clone()
         for i in range(len(mel)):
             n = int(frames[i])
@@ -125,10 +130,23 @@ class MelAugment:
                 speech = energy[energy >= energy.median()].mean().log()
                 snr = self._uniform(0.0, 35.0) / 10 * math.log(10)
                 x = torch.logaddexp(x, noise + (speech - noise.exp().mean().log() - snr))
+            if self.p_band and self._uniform(0, 1) < self.p_band:  # (no draw when off: older runs replay)
+                x = self._band_limit(x)
             out[i, :, :n] = x
         masks = max(2, out.shape[-1] // 100)
         return spec_augment(warp_frequency(out, self.generator), self.generator, freq_width=10, time_width=8,
                             masks=masks)
+
+    def _band_limit(self, x: torch.Tensor) -> torch.Tensor:
+        """A narrow-band recording upsampled to 16 kHz: half the time a telephone channel (300-3,400 Hz
+        give or take), otherwise a codec or microphone cut-off at 4-7.5 kHz. The bands past a cut-off
+        fall away over a few hundred hertz to the floor."""
+        if self._uniform(0, 1) < 0.5:
+            low, high = self._uniform(150.0, 400.0), self._uniform(3200.0, 3900.0)
+        else:
+            low, high = 0.0, self._uniform(4000.0, 7500.0)
+        drop = (F.relu(self.centres - high) / 300.0 + F.relu(low - self.centres) / 100.0) * 10.0
+        return (x - drop[:, None]).clamp_min(self.floor)
 
     def _reverb(self, x: torch.Tensor) -> torch.Tensor:
         """Exponentially decaying power tail per band (RT60 0.15-0.7 s), mixed with the direct sound."""
@@ -215,7 +233,7 @@ def train(args: argparse.Namespace) -> int:
     meta = load_state(work, {"model": model}, optimizer) or {"step": 0, "best": float("inf"), "wall": 0.0}
     if meta["step"]:
         log.warning("Resuming at step %d (best validation WER %.4f)", meta["step"], meta["best"])
-    augment = MelAugment(noise, floor, seed=args.seed * 1000 + meta["step"])
+    augment = MelAugment(noise, floor, seed=args.seed * 1000 + meta["step"], p_band=args.band_limit)
     steps_per_epoch = len(length_batches(lengths, args.batch, args.seed, 0))
     csv = CsvLog(work / "log.csv")
     bar = tqdm(range(meta["step"], args.steps), initial=meta["step"], total=args.steps, unit="step")
@@ -288,6 +306,37 @@ def real_time_factor(model: CTCTranscriber, audio: np.ndarray, beam: int, thread
             for name, b in (("greedy", 0), ("beam", beam))}
 
 
+def real_digits(model: CTCTranscriber, beam: int, share: float, peer_rule: str | None = None) -> dict:
+    """The reserved real digit recordings, one by one and joined into digit strings, transcribed (and by
+    pocketsphinx under ``peer_rule`` when given): reported, never used to train or tune."""
+    from ..inference import transcribe
+
+    digits = reserved_digits()
+    if not digits:
+        return {"what": REAL_DIGITS_WHAT, "found": False}
+    out = {"what": REAL_DIGITS_WHAT, "found": True}
+    for name, items in (("single_digits", digits), ("spliced_strings", spliced_digit_strings(digits))):
+        references = [text for text, _ in items]
+        heard = [transcribe(audio, orig_sr=SAMPLE_RATE, model=model, beam=beam, digit_strings=share).text
+                 for _, audio in items]
+        out[name] = {"utterances": len(items), **scores(references, heard),
+                     "errors": [{"reference": r, "hypothesis": h} for r, h in zip(references, heard) if r != h]}
+        if peer_rule:
+            peer, _ = pocketsphinx_decode((audio for _, audio in items), peer_rule)
+            out[name]["pocketsphinx"] = scores(references, peer)
+    return out
+
+
+def narrow_band(model: CTCTranscriber, test, pick: list[int], lexicon: Lexicon, beam: int, limit: int = 1000) -> dict:
+    """Test utterances heard through a telephone channel (300-3,400 Hz, an 8 kHz round trip), as a
+    phone call or an 8 kHz recording reaches the model: a synthetic check of band-limited input."""
+    from ..data.augment import telephone
+
+    chosen = [pick[k] for k in spread(len(pick), limit)]
+    cache = MelCache.build(((test[i][1], telephone(test[i][0].numpy())) for i in chosen), MEL_SPECS["ctc"])
+    return {"utterances": len(chosen), **scores(list(cache.sources), transcribe_cache(model, cache, lexicon, beam=beam))}
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """WER, sentence and digit-string accuracy, per person, real-time factor, and peers, on the test split."""
     from ..data.datasets import ConnectedWords
@@ -308,6 +357,12 @@ def evaluate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     hypotheses = transcribe_cache(model, cache, lexicon, beam=args.beam)
     decode_s = time.perf_counter() - started
+    # The peer's sentence model: any words, or (with the prior) weighted against pure digit strings.
+    rule = f"( {' | '.join(model.vocabulary)} )+"
+    digits = [w for w in DIGITS if w in model.vocabulary]
+    if share and digits:
+        rule = f"/{share}/ ( {' | '.join(digits)} )+ | /{1 - share:.4g}/ {rule}"
+    peers = "pocketsphinx" in (args.peers or [])
     greedy_hyps = transcribe_cache(model, cache)
     plain = transcribe_cache(model, cache, Lexicon(model.vocabulary), beam=args.beam) if share else None
     persons = _persons(found["connected"])
@@ -328,13 +383,10 @@ def evaluate(args: argparse.Namespace) -> int:
                                            real_time_factor(model, long_audio, args.beam).items()},
         "batched_decode_s": round(decode_s, 1),
         "errors": [{"reference": r, "hypothesis": h} for r, h in zip(references, hypotheses) if r != h][:40],
+        "telephone_band": narrow_band(model, test, pick, lexicon, args.beam),
+        "real_digits": real_digits(model, args.beam, share, rule if peers else None),
     }
-    if "pocketsphinx" in (args.peers or []):
-        # The same sentence model: any words, or (with the prior) weighted against pure digit strings.
-        rule = f"( {' | '.join(model.vocabulary)} )+"
-        if share:
-            digits = [w for w in DIGITS if w in model.vocabulary]
-            rule = f"/{share}/ ( {' | '.join(digits)} )+ | /{1 - share:.4g}/ {rule}"
+    if peers:
         heard, rtf = pocketsphinx_decode((test[i][0].numpy() for i in pick), rule)
         results["peers"] = {"pocketsphinx": {**scores(references, heard), "real_time_factor": round(rtf, 5),
                                              "setup": "pocketsphinx 5 default en-us model, JSGF grammar "
@@ -343,5 +395,11 @@ def evaluate(args: argparse.Namespace) -> int:
              f"{results['digit_string_accuracy']} on {len(references)} utterances ({len(by_person)} persons)"]
     lines += [f"{name}: WER {peer['wer']:.4f}, sentence accuracy {peer['sentence_accuracy']:.4f}, "
               f"real-time factor {peer['real_time_factor']:.4f}" for name, peer in results.get("peers", {}).items()]
+    lines.append(f"telephone band: WER {results['telephone_band']['wer']:.4f} on {results['telephone_band']['utterances']}")
+    if results["real_digits"]["found"]:
+        real = results["real_digits"]
+        lines.append(f"real recorded digits: sentence accuracy {real['single_digits']['sentence_accuracy']:.2f} alone, "
+                     f"{real['spliced_strings']['sentence_accuracy']:.2f} on {real['spliced_strings']['utterances']} "
+                     "spliced strings")
     report(results, out, args.json, lines)
     return 0

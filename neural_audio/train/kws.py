@@ -17,8 +17,8 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
-from .common import (CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, pocketsphinx_decode, report,
-                     save_state, set_threads)
+from .common import (REAL_DIGITS_WHAT, CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, pocketsphinx_decode,
+                     report, reserved_digits, save_state, set_threads)
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,25 @@ def _persons(root: Path) -> dict[str, str]:
         return {row["speaker"]: f"{row['engine']}:{row['person']}" for row in csv.DictReader(f)}
 
 
+def real_digits(model: KeywordCNN, peer_rule: str | None = None) -> dict:
+    """Each of the reserved real digit recordings recognised on its own (and by pocketsphinx under
+    ``peer_rule`` when given): reported, never used to train or tune."""
+    from ..inference import recognize
+
+    digits = reserved_digits()
+    if not digits:
+        return {"what": REAL_DIGITS_WHAT, "found": False}
+    heard = [recognize(audio, orig_sr=SAMPLE_RATE, model=model).top[0][0] for _, audio in digits]
+    out = {"what": REAL_DIGITS_WHAT, "found": True, "clips": len(digits),
+           "accuracy": round(float(np.mean([h == w for h, (w, _) in zip(heard, digits)])), 4),
+           "heard": {w: h for h, (w, _) in zip(heard, digits)}}
+    if peer_rule:
+        peer, _ = pocketsphinx_decode((audio for _, audio in digits), peer_rule)
+        out["pocketsphinx"] = {"accuracy": round(float(np.mean([h == w for h, (w, _) in zip(peer, digits)])), 4),
+                               "heard": {w: h for h, (w, _) in zip(peer, digits)}}
+    return out
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """Accuracy on the held-out-person test split, per class, confusion matrix, latency, and peers."""
     from PIL import Image
@@ -255,14 +274,19 @@ def evaluate(args: argparse.Namespace) -> int:
         for i in range(len(test)):
             by_person.setdefault(persons.get(test.speaker(i), "?"), []).append(bool(predicted[i] == targets[i]))
         results["per_person_accuracy"] = {p: round(float(np.mean(v)), 4) for p, v in sorted(by_person.items())}
-    if "pocketsphinx" in (args.peers or []):
-        words = [w for w in labels if w not in (SILENCE, UNKNOWN)]
+    words = [w for w in labels if w not in (SILENCE, UNKNOWN)]
+    peers = "pocketsphinx" in (args.peers or [])
+    if peers:
         heard, rtf = pocketsphinx_decode((test[i][0].numpy() for i in range(len(test))), " | ".join(words))
         results["peers"] = {"pocketsphinx": {
             "accuracy": round(float(np.mean([h == labels[t] for h, t in zip(heard, targets)])), 4),
             "real_time_factor": round(rtf, 5), "setup": "pocketsphinx 5 default en-us model, JSGF grammar of the 35 words"}}
+    results["real_digits"] = real_digits(model, " | ".join(words) if peers else None)
     lines = [f"accuracy {results['accuracy']:.4f} on {len(test)} test clips ({results['test_speakers']} speakers), "
              f"latency {results['latency_ms_per_1s_clip_1_thread']:.2f} ms"]
+    if results["real_digits"]["found"]:
+        lines.append(f"real recorded digits: accuracy {results['real_digits']['accuracy']:.2f} "
+                     f"of {results['real_digits']['clips']}")
     lines += [f"{name}: accuracy {peer['accuracy']:.4f}, real-time factor {peer['real_time_factor']:.4f}"
               for name, peer in results.get("peers", {}).items()]
     report(results, out, args.json, lines)

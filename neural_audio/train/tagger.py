@@ -21,7 +21,8 @@ from tqdm import tqdm
 from ..audio import SAMPLE_RATE
 from ..hub import load_model_or_folder
 from ..models.tagger import SoundTagger, linear_softmax_pool
-from .common import CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, report, save_state, set_threads
+from .common import (ASTERISK_PROMPTS, CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, report, save_state,
+                     set_threads)
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -282,7 +283,7 @@ def mfcc_baseline(train: dict, test: dict) -> dict:
 # Real recordings DATA.md reserves for evaluation, where Debian installs them: (folder, what is in them).
 RESERVED = [
     ("/usr/share/asterisk/moh", "music, 8 kHz (asterisk-moh-opsound-wav)"),
-    ("/usr/share/asterisk/sounds/en_US_f_Allison", "speech prompts, 8 kHz (asterisk-core-sounds-en-wav)"),
+    (str(ASTERISK_PROMPTS), "speech prompts, 8 kHz (asterisk-core-sounds-en-wav)"),
     ("/usr/share/sounds/freedesktop/stereo", "desktop sounds (sound-theme-freedesktop)"),
     ("/usr/share/sounds/alsa", "speaker-test voice and noise (alsa-utils)"),
 ]
