@@ -152,9 +152,16 @@ def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_pat
     capsys.readouterr()
     assert evaluate(build_parser().parse_args([
         "evaluate", "kws", "--data", str(data), "--model", str(tmp_path / "out"), "--report", str(tmp_path / "eval"),
-        "--json"])) == 0
+        "--json", "--peers", "pocketsphinx", "not_a_peer"])) == 0  # a peer that is not installed is skipped
     results = json.loads(capsys.readouterr().out)
     assert results["test_clips"] == 3 and (tmp_path / "eval" / "confusion.png").is_file()
     real = results["real_digits"]
     assert real["found"] and real["clips"] == 3 and list(real["heard"]) == ["zero", "one", "two"]
     assert real["accuracy"] == sum(h == w for w, h in real["heard"].items()) / 3
+
+
+def test_only_installed_peers_are_run(caplog):
+    from neural_audio.train.common import wanted_peers
+
+    assert wanted_peers(["numpy", "not_a_peer"]) == ["numpy"] and wanted_peers(None) == []
+    assert "not_a_peer is not installed" in caplog.text

@@ -197,6 +197,17 @@ class MelCache:
         return cls(frames, np.array(offsets, dtype=np.int64), sources)
 
 
+def wanted_peers(requested: list[str] | None) -> list[str]:
+    """The requested peer recognisers that are installed; one that is not is skipped with a warning
+    (they come with ``pip install -r requirements-bench.txt``)."""
+    import importlib.util
+
+    found = [name for name in requested or [] if importlib.util.find_spec(name) is not None]
+    for name in sorted(set(requested or []) - set(found)):
+        log.warning("Peer %s is not installed (pip install -r requirements-bench.txt): skipped", name)
+    return found
+
+
 def pocketsphinx_decode(audios, rule: str) -> tuple[list[str], float]:
     """Each waveform (16 kHz float) decoded by pocketsphinx 5's default en-us model under a JSGF grammar
     whose public rule is ``rule``; returns the hypotheses and the real-time factor of decoding."""

@@ -25,7 +25,8 @@ from ..decoding import DIGIT_STRINGS, DIGITS, Lexicon, beam_search, greedy, word
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
 from .common import (REAL_DIGITS_WHAT, CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report,
-                     reserved_digits, save_state, set_threads, spliced_digit_strings, spread, wall_times)
+                     reserved_digits, save_state, set_threads, spliced_digit_strings, spread, wall_times,
+                     wanted_peers)
 from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
@@ -362,7 +363,7 @@ def evaluate(args: argparse.Namespace) -> int:
     digits = [w for w in DIGITS if w in model.vocabulary]
     if share and digits:
         rule = f"/{share}/ ( {' | '.join(digits)} )+ | /{1 - share:.4g}/ {rule}"
-    peers = "pocketsphinx" in (args.peers or [])
+    peers = "pocketsphinx" in wanted_peers(args.peers)
     greedy_hyps = transcribe_cache(model, cache)
     plain = transcribe_cache(model, cache, Lexicon(model.vocabulary), beam=args.beam) if share else None
     persons = _persons(found["connected"])

@@ -18,7 +18,7 @@ from ..audio import SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
 from .common import (REAL_DIGITS_WHAT, CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, pocketsphinx_decode,
-                     report, reserved_digits, save_state, set_threads)
+                     report, reserved_digits, save_state, set_threads, wanted_peers)
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +275,7 @@ def evaluate(args: argparse.Namespace) -> int:
             by_person.setdefault(persons.get(test.speaker(i), "?"), []).append(bool(predicted[i] == targets[i]))
         results["per_person_accuracy"] = {p: round(float(np.mean(v)), 4) for p, v in sorted(by_person.items())}
     words = [w for w in labels if w not in (SILENCE, UNKNOWN)]
-    peers = "pocketsphinx" in (args.peers or [])
+    peers = "pocketsphinx" in wanted_peers(args.peers)
     if peers:
         heard, rtf = pocketsphinx_decode((test[i][0].numpy() for i in range(len(test))), " | ".join(words))
         results["peers"] = {"pocketsphinx": {
