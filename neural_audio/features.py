@@ -21,6 +21,15 @@ def mel_filters(spec: MelSpec) -> np.ndarray:
     ).astype(np.float32)
 
 
+@lru_cache(maxsize=16)
+def mel_centres(spec: MelSpec) -> np.ndarray:
+    """Centre frequency in Hz of each band of :func:`mel_filters` (n_mels,): the same Slaney mel scale."""
+    import librosa
+
+    edges = librosa.mel_frequencies(spec.n_mels + 2, fmin=spec.fmin, fmax=spec.fmax or spec.sample_rate / 2)
+    return edges[1:-1].astype(np.float32)
+
+
 def _stft(x: torch.Tensor, spec: MelSpec, window: torch.Tensor) -> torch.Tensor:
     return torch.stft(x, spec.n_fft, spec.hop_length, window=window, center=True,
                       pad_mode="constant", return_complex=True)

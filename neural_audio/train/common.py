@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ..audio import MelSpec
+from ..audio import SAMPLE_RATE, MelSpec
 from ..features import LogMel
 
 log = logging.getLogger(__name__)
@@ -249,7 +249,7 @@ def reserved_digits() -> list[tuple[str, np.ndarray]]:
 
 
 def spliced_digit_strings(digits: list[tuple[str, np.ndarray]], count: int = 30, seed: int = 0,
-                          sample_rate: int = 16000) -> list[tuple[str, np.ndarray]]:
+                          sample_rate: int = SAMPLE_RATE) -> list[tuple[str, np.ndarray]]:
     """Digit strings of 2-7 digits joined from real single-digit recordings: each cut to its voiced part,
     with 0.05-0.3 s of silence before each and after the last. Real speech, but no coarticulation
     between the words, so easier than connected speech."""

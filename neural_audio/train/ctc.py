@@ -14,7 +14,6 @@ import math
 import time
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -22,6 +21,7 @@ from tqdm import tqdm
 
 from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..decoding import DIGIT_STRINGS, DIGITS, Lexicon, beam_search, greedy, word_error_rate
+from ..features import mel_centres
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
 from .common import (REAL_DIGITS_WHAT, CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report,
@@ -99,9 +99,7 @@ class MelAugment:
         self.noise = torch.from_numpy(np.asarray(noise, np.float32))  # (frames, n_mels) of background noise
         self.floor, self.p_noise, self.p_reverb, self.speed, self.pad = floor, p_noise, p_reverb, speed, pad_frames
         self.p_band = p_band
-        spec = MEL_SPECS["ctc"]
-        centres = librosa.mel_frequencies(spec.n_mels + 2, fmin=spec.fmin, fmax=spec.fmax or spec.sample_rate / 2)
-        self.centres = torch.from_numpy(centres[1:-1].astype(np.float32))
+        self.centres = torch.tensor(mel_centres(MEL_SPECS["ctc"]))  # Hz, for the narrow band (a copy)
         self.generator = torch.Generator().manual_seed(seed)
 
     def _uniform(self, low: float, high: float) -> float:
@@ -358,12 +356,6 @@ def evaluate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     hypotheses = transcribe_cache(model, cache, lexicon, beam=args.beam)
     decode_s = time.perf_counter() - started
-    # The peer's sentence model: any words, or (with the prior) weighted against pure digit strings.
-    rule = f"( {' | '.join(model.vocabulary)} )+"
-    digits = [w for w in DIGITS if w in model.vocabulary]
-    if share and digits:
-        rule = f"/{share}/ ( {' | '.join(digits)} )+ | /{1 - share:.4g}/ {rule}"
-    peers = "pocketsphinx" in wanted_peers(args.peers)
     greedy_hyps = transcribe_cache(model, cache)
     plain = transcribe_cache(model, cache, Lexicon(model.vocabulary), beam=args.beam) if share else None
     persons = _persons(found["connected"])
@@ -373,6 +365,12 @@ def evaluate(args: argparse.Namespace) -> int:
         idx = [k for k, s in enumerate(speakers) if s == p]
         by_person[p] = scores([references[k] for k in idx], [hypotheses[k] for k in idx])
     long_audio = np.concatenate([test[i][0].numpy() for i in pick[:12]])[: 10 * SAMPLE_RATE]
+    # The peer's sentence model: any words, or (with the prior) weighted against pure digit strings.
+    rule = f"( {' | '.join(model.vocabulary)} )+"
+    digits = [w for w in DIGITS if w in model.vocabulary]
+    if share and digits:
+        rule = f"/{share}/ ( {' | '.join(digits)} )+ | /{1 - share:.4g}/ {rule}"
+    peers = "pocketsphinx" in wanted_peers(args.peers)
     results = {
         "model": args.model, "test_utterances": len(references), "test_words": sum(len(r.split()) for r in references),
         "test_persons": len(by_person), **scores(references, hypotheses),
