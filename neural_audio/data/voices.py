@@ -293,7 +293,6 @@ def _kokoro(name: str, text: str, speed: float) -> tuple[np.ndarray, float]:
     return np.asarray(audio, np.float32).ravel(), KOKORO_RATE
 
 
-
 def _read(path: Path) -> tuple[np.ndarray, float]:
     import soundfile as sf
 
