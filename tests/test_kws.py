@@ -120,6 +120,29 @@ def test_training_augmentations_on_log_mel():
     assert torch.equal(mel, torch.arange(40, dtype=torch.float32)[None, :, None].repeat(4, 1, 50))  # input untouched
 
 
+def test_speaking_rate_and_colour_augmentations_on_log_mel():
+    from neural_audio.train.kws import DB, random_eq, stretch_time
+
+    ramp = torch.arange(101, dtype=torch.float32)[None, None, :].repeat(6, 40, 1)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(stretch_time(ramp, g, 0.0), ramp)
+    stretched = stretch_time(ramp, g, 0.25)
+    rate = stretched[:, 0, 51] - stretched[:, 0, 50]  # the middle keeps its place, the slope is the rate
+    assert torch.allclose(stretched[:, :, 50], ramp[:, :, 50])
+    assert (rate >= 1 / 1.25 - 1e-4).all() and (rate <= 1.25 + 1e-4).all() and rate.std() > 0.05
+    faster = rate > 1  # a faster clip reads past its ends, which are filled with its floor (0 here)
+    assert 0 < faster.sum() < len(faster)
+    assert (stretched[faster][:, :, [0, -1]] == 0).all() and (stretched[~faster][:, :, [0, -1]] > 0).all()
+
+    flat = torch.zeros(500, 40, 10)
+    coloured = random_eq(flat, g, db=6.0)
+    assert torch.equal(coloured[:, :, 0:1].expand(-1, -1, 10), coloured)  # one filter for the whole clip
+    gain_db = coloured[:, :, 0] / DB
+    assert gain_db.abs().max() <= 10 + 1e-3 and gain_db.abs().max() > 6  # +-5/3 db at most
+    assert (gain_db[:, 1:] - gain_db[:, :-1]).abs().max() < 1.0  # smooth across neighbouring bands
+    assert random_eq(torch.full((2, 40, 3), -20.0), g).min() >= np.log(1e-5) - 1e-6  # kept above the floor
+
+
 def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_path, stand_in_prompts, capsys):
     import json
 
@@ -132,7 +155,7 @@ def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_pat
     args = build_parser().parse_args([
         "train", "kws", "--data", str(data), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
         "--epochs", "1", "--batch", "4", "--channels", "8", "12", "16", "--workers", "0", "--p-reverb", "0",
-        "--train-splits", "train", "valid", "--ema", "0.9", "--threads", "1"])
+        "--eq-db", "6", "--stretch", "0.2", "--train-splits", "train", "valid", "--ema", "0.9", "--threads", "1"])
     assert train(args) == 0
     args.epochs = 2
     assert train(args) == 0  # resumes at epoch 1, the average with it

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..audio import SAMPLE_RATE
+from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
 from .common import (REAL_DIGITS_WHAT, CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, pocketsphinx_decode,
@@ -69,18 +71,55 @@ class KeywordSet(Dataset):
         return np.concatenate([a[:cut], b[cut:]])  # the start of one word and the end of another
 
 
+DB = math.log(10) / 10  # one decibel of power in natural-log units
+
+
+def _resample(mel: torch.Tensor, position: torch.Tensor, axis: int) -> torch.Tensor:
+    """Read ``mel`` (batch, n_mels, frames) at fractional ``position`` (batch, n) along ``axis`` (1 or 2)
+    by linear interpolation; positions are clamped to the axis."""
+    size = mel.shape[axis]
+    position = position.clamp(0, size - 1)
+    lo = position.floor().long()
+    hi = (lo + 1).clamp(max=size - 1)
+    shape = (len(mel), -1, 1) if axis == 1 else (len(mel), 1, -1)
+    weight = (position - lo).view(shape)
+    expand = list(mel.shape)
+    expand[axis] = position.shape[1]
+    return (mel.gather(axis, lo.view(shape).expand(expand)) * (1 - weight)
+            + mel.gather(axis, hi.view(shape).expand(expand)) * weight)
+
+
 def warp_frequency(mel: torch.Tensor, generator: torch.Generator, low: float = 0.85, high: float = 1.15):
     """Vocal tract length perturbation on log-mel (batch, n_mels, frames): stretch or squeeze the
     frequency axis by a random factor per item, so one voice stands in for longer and shorter ones."""
-    batch, n_mels, frames = mel.shape
+    batch, n_mels, _ = mel.shape
     alpha = low + (high - low) * torch.rand(batch, 1, generator=generator)
-    position = (torch.arange(n_mels).float()[None] * alpha).clamp(max=n_mels - 1)
-    lo = position.floor().long()
-    hi = (lo + 1).clamp(max=n_mels - 1)
-    weight = (position - lo).unsqueeze(-1)
-    expand = (batch, n_mels, frames)
-    return (mel.gather(1, lo.unsqueeze(-1).expand(expand)) * (1 - weight)
-            + mel.gather(1, hi.unsqueeze(-1).expand(expand)) * weight)
+    return _resample(mel, torch.arange(n_mels).float()[None] * alpha, axis=1)
+
+
+def stretch_time(mel: torch.Tensor, generator: torch.Generator, amount: float = 0.2):
+    """Speaking-rate perturbation on log-mel (batch, n_mels, frames): play each item between
+    1/(1+``amount``) and 1+``amount`` times as fast about the clip's middle, pitch and formants kept
+    (``Augment``'s speed change moves them together); frames from outside the clip are its floor."""
+    batch, _, frames = mel.shape
+    rate = (1 + amount) ** (torch.rand(batch, 1, generator=generator) * 2 - 1)
+    middle = (frames - 1) / 2
+    position = middle + (torch.arange(frames).float()[None] - middle) * rate
+    out = _resample(mel, position, axis=2)
+    outside = ((position < 0) | (position > frames - 1)).unsqueeze(1)
+    return torch.where(outside, mel.amin(dim=(1, 2), keepdim=True), out)
+
+
+def random_eq(mel: torch.Tensor, generator: torch.Generator, db: float = 6.0, floor: float = 1e-5):
+    """A smooth random filter over the mel bands (a tilt plus two cosine ripples, each up to ``db`` dB
+    at its peak, so the sum stays within +-5/3 ``db``): a different voice, vocoder, soundfont,
+    microphone or room colours the same sound differently."""
+    batch, n_mels, _ = mel.shape
+    x = torch.linspace(0, 1, n_mels)
+    basis = torch.stack([x - 0.5, torch.cos(math.pi * x), torch.cos(2 * math.pi * x)])  # (3, n_mels)
+    weights = torch.rand(batch, 3, generator=generator) * 2 - 1
+    curve = weights @ basis * (db / 1.5)
+    return (mel + curve.unsqueeze(-1) * DB).clamp_min(math.log(floor))
 
 
 def spec_augment(mel: torch.Tensor, generator: torch.Generator, freq_width: int = 7, time_width: int = 12,
@@ -129,7 +168,8 @@ def train(args: argparse.Namespace) -> int:
                 "+".join(args.train_splits), len(train_words.words),
                 "picking the best epoch" if select else "shipping the last epoch, watching", len(valid.base),
                 len(noises))
-    model = KeywordCNN(labels=labels, channels=tuple(args.channels), kernel=args.kernel)
+    mel = asdict(replace(MEL_SPECS["kws"], n_mels=args.n_mels))
+    model = KeywordCNN(labels=labels, channels=tuple(args.channels), kernel=args.kernel, mel=mel)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("KeywordCNN: %d parameters, %d threads", n_params, threads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -162,7 +202,14 @@ def train(args: argparse.Namespace) -> int:
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with torch.no_grad():
-                mel = spec_augment(warp_frequency(model.front(audio), generator), generator)
+                mel = model.front(audio)
+                # Other voices and engines colour and pace the same word differently. With both at 0 no
+                # random number is drawn, so earlier recipes replay exactly.
+                if args.eq_db:
+                    mel = random_eq(mel, generator, args.eq_db, model.mel_spec.log_floor)
+                if args.stretch:
+                    mel = stretch_time(mel, generator, args.stretch)
+                mel = spec_augment(warp_frequency(mel, generator), generator)
             logits = model.forward_mel(mel)
             loss = F.cross_entropy(logits, target, label_smoothing=0.05)
             optimizer.zero_grad(set_to_none=True)

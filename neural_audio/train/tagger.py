@@ -23,12 +23,9 @@ from ..hub import load_model_or_folder
 from ..models.tagger import SoundTagger, linear_softmax_pool
 from .common import (ASTERISK_PROMPTS, CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, report, save_state,
                      set_threads)
-from .kws import spec_augment, warp_frequency
+from .kws import DB, random_eq, spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
-
-DB = math.log(10) / 10  # one decibel of power in natural-log units
-
 
 # ---------------------------------------------------------------- features, cached once per split
 def cached_features(data: str | Path, split: str, cache: str | Path) -> dict:
@@ -100,17 +97,6 @@ def random_gain(mel: torch.Tensor, generator: torch.Generator, db: float = 10.0,
     """Whole-clip level change of +-``db`` dB, kept above the front end's log floor."""
     gain = (torch.rand(len(mel), 1, 1, generator=generator) * 2 - 1) * db * DB
     return (mel + gain).clamp_min(math.log(floor))
-
-
-def random_eq(mel: torch.Tensor, generator: torch.Generator, db: float = 6.0, floor: float = 1e-5):
-    """A smooth random filter over the mel bands (tilt plus two cosine ripples, up to +-``db`` dB): a
-    different soundfont, microphone or room colours the same sound differently."""
-    batch, n_mels, _ = mel.shape
-    x = torch.linspace(0, 1, n_mels)
-    basis = torch.stack([x - 0.5, torch.cos(math.pi * x), torch.cos(2 * math.pi * x)])  # (3, n_mels)
-    weights = torch.rand(batch, 3, generator=generator) * 2 - 1
-    curve = weights @ basis * (db / 1.5)  # the three terms' sum stays within +-db
-    return (mel + curve.unsqueeze(-1) * DB).clamp_min(math.log(floor))
 
 
 def frame_targets(frames: torch.Tensor, stride: int) -> torch.Tensor:
