@@ -168,7 +168,7 @@ def train(args: argparse.Namespace) -> int:
                 "+".join(args.train_splits), len(train_words.words),
                 "picking the best epoch" if select else "shipping the last epoch, watching", len(valid.base),
                 len(noises))
-    mel = asdict(replace(MEL_SPECS["kws"], n_mels=args.n_mels))
+    mel = asdict(replace(MEL_SPECS["kws"], n_mels=args.n_mels or MEL_SPECS["kws"].n_mels))
     model = KeywordCNN(labels=labels, channels=tuple(args.channels), kernel=args.kernel, mel=mel)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("KeywordCNN: %d parameters, %d threads", n_params, threads)
