@@ -155,7 +155,7 @@ def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_pat
     args = build_parser().parse_args([
         "train", "kws", "--data", str(data), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
         "--epochs", "1", "--batch", "4", "--channels", "8", "12", "16", "--workers", "0", "--p-reverb", "0",
-        "--eq-db", "6", "--stretch", "0.2", "--train-splits", "train", "valid", "--ema", "0.9", "--threads", "1"])
+        "--eq-db", "6", "--stretch", "0.2", "--n-mels", "24", "--train-splits", "train", "valid", "--ema", "0.9", "--threads", "1"])
     assert train(args) == 0
     args.epochs = 2
     assert train(args) == 0  # resumes at epoch 1, the average with it
@@ -163,6 +163,7 @@ def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_pat
     assert [row.split(",")[1] for row in log[1:]] == ["1", "2"]
     record = json.loads((tmp_path / "out" / "training.json").read_text())
     assert record["best_valid_accuracy"] is None and record["args"]["train_splits"] == ["train", "valid"]
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["mel"]["n_mels"] == 24
     assert not (tmp_path / "work" / "best").exists()  # nothing held out to pick an epoch with
     state = load_file(tmp_path / "work" / "state.safetensors")
     shipped = load_file(tmp_path / "out" / "model.safetensors")

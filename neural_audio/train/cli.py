@@ -41,7 +41,7 @@ def _kws_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--channels", type=int, nargs="+", default=[64, 96, 128, 144], help="stem and block widths")
     p.add_argument("--kernel", type=int, default=5, help="temporal kernel size")
-    p.add_argument("--n-mels", type=int, default=None, help="log-mel bands of the front end (default: MEL_SPECS['kws'], 40)")
+    p.add_argument("--n-mels", type=int, default=None, help="log-mel bands of the front end (default: the kws front end's)")
     p.add_argument("--workers", type=int, default=2, help="data-loading processes (augmentation)")
     p.add_argument("--p-reverb", type=float, default=0.2, help="share of clips given simulated room reverb")
     p.add_argument("--eq-db", type=float, default=0.0,

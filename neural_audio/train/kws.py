@@ -111,9 +111,9 @@ def stretch_time(mel: torch.Tensor, generator: torch.Generator, amount: float = 
 
 
 def random_eq(mel: torch.Tensor, generator: torch.Generator, db: float = 6.0, floor: float = 1e-5):
-    """A smooth random filter over the mel bands (a tilt plus two cosine ripples, each up to ``db`` dB
-    at its peak, so the sum stays within +-5/3 ``db``): a different voice, vocoder, soundfont,
-    microphone or room colours the same sound differently."""
+    """A smooth random filter over the mel bands (a tilt of up to +-``db``/3 dB at the edges plus two
+    cosine ripples of up to +-2/3 ``db`` each, so +-5/3 ``db`` in all): a different voice, vocoder,
+    soundfont, microphone or room colours the same sound differently."""
     batch, n_mels, _ = mel.shape
     x = torch.linspace(0, 1, n_mels)
     basis = torch.stack([x - 0.5, torch.cos(math.pi * x), torch.cos(2 * math.pi * x)])  # (3, n_mels)
@@ -168,8 +168,8 @@ def train(args: argparse.Namespace) -> int:
                 "+".join(args.train_splits), len(train_words.words),
                 "picking the best epoch" if select else "shipping the last epoch, watching", len(valid.base),
                 len(noises))
-    mel = asdict(replace(MEL_SPECS["kws"], n_mels=args.n_mels or MEL_SPECS["kws"].n_mels))
-    model = KeywordCNN(labels=labels, channels=tuple(args.channels), kernel=args.kernel, mel=mel)
+    front = asdict(replace(MEL_SPECS["kws"], n_mels=args.n_mels)) if args.n_mels else None
+    model = KeywordCNN(labels=labels, channels=tuple(args.channels), kernel=args.kernel, mel=front)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("KeywordCNN: %d parameters, %d threads", n_params, threads)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
