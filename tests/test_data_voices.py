@@ -85,3 +85,36 @@ def test_kokoro_speaks_in_its_own_phoneme_set():
     voice = next(v for v in VOICES if v.engine == "kokoro")
     again = [voices.synthesize(voice, "zero", 1.1, 0.95) for _ in range(2)]
     assert np.array_equal(*again), "the same text and setting must give the same bytes (--seed)"
+
+
+def test_kokoro_mixes_are_new_convex_voices():
+    # Voice i's pack holds i + 1 everywhere, so a half's value is the weighted mean of 1..5.
+    styles = {name: np.full((510, 1, 256), i + 1.0, np.float32) for i, name in enumerate(voices.KOKORO_VOICES)}
+    mixes = [voices.kokoro_mix_style(f"mix{k:02d}", styles) for k in range(1, voices.KOKORO_MIXES + 1)]
+    assert np.array_equal(mixes[0], voices.kokoro_mix_style("mix01", styles)), "a mix must be reproducible"
+    halves = [(m[0, 0, 0], m[0, 0, 255]) for m in mixes]
+    assert all(1 <= t <= 5 and 1 <= d <= 5 for t, d in halves), "each half is a convex mix of the five"
+    assert all(abs(t - d) > 1e-3 for t, d in halves), "timbre and delivery are mixed with their own weights"
+    assert len({round(float(t), 4) for t, _ in halves}) == len(mixes), "every mix is a different voice"
+    assert all(m.shape == (510, 1, 256) and np.allclose(m, m[0, 0]) for m in mixes)
+
+
+def test_mixed_persons_leave_the_other_speakers_as_they_were():
+    from neural_audio.data.speech import make_speakers
+
+    base = [v for v in VOICES if v.engine != "kokoro-mix"]
+    mixed = [v for v in VOICES if v.engine == "kokoro-mix"]
+    before = make_speakers(base, 30, 0, "speech-commands")
+    after = make_speakers(base + mixed, 30, 0, "speech-commands")
+    assert set(before) <= set(after)
+    new = [s for s in after if s not in before]
+    assert {s.voice.engine for s in new} == {"kokoro-mix"}
+    assert len(new) == len(mixed) * 10, "a mixed person gets a third of the settings"
+    assert all(s.split == "train" for s in new)
+
+
+def test_mixed_persons_are_opt_in():
+    assert not any(v.engine == "kokoro-mix" for v in voices.available_voices())
+    if voices.engine_available("kokoro-mix"):
+        named = voices.available_voices(["kokoro-mix"])
+        assert len(named) == voices.KOKORO_MIXES and {v.split for v in named} == {"train"}

