@@ -1,6 +1,7 @@
 """The CTC transcriber: decoding on hand-made posteriors, the model's shapes, training pieces, and the
 shipped checkpoint on the bundled example utterances."""
 
+import re
 import math
 from pathlib import Path
 
@@ -259,3 +260,45 @@ def test_final_run_on_train_and_validation_ships_the_last_step(tmp_path, stand_i
     real = results["real_digits"]
     assert real["found"] and real["single_digits"]["utterances"] == 3 and real["spliced_strings"]["utterances"] == 30
     assert len(real["single_digits"]["errors"]) == round(3 * (1 - real["single_digits"]["sentence_accuracy"]))
+
+
+def test_persons_trains_on_whole_connected_persons_with_their_single_words(tmp_path, stand_in_prompts, capsys,
+                                                                          caplog):
+    import json
+
+    import soundfile as sf
+
+    from neural_audio.cli import build_parser
+    from neural_audio.train.ctc import clip_persons, evaluate, train
+
+    from conftest import tiny_speech_commands
+
+    connected = _tiny_connected_words(tmp_path / "cw")
+    words = tiny_speech_commands(tmp_path / "sc")
+    sf.write(words / "yes" / "dddd4444_nohash_0.wav", tone(900, 0.8), SR)  # says single words only
+    header = "speaker,engine,voice,person,split,variant,speed,pitch\n"
+    people = "aaaa1111,espeak,en-us,pa,train,,1,1\nbbbb2222,espeak,en-gb,pb,valid,,1,1\ncccc3333,espeak,en,pc,test,,1,1\n"
+    (connected / "speakers.csv").write_text(header + people)
+    (words / "speakers.csv").write_text(header + people + "dddd4444,kokoro,af,pk,train,,1,1\n")
+    data = [str(connected), str(words)]
+    said, single = clip_persons(data, ["train", "valid"])
+    assert said == ["pa", "pa", "pb", "pb"] and sorted(single) == ["pa"] * 3 + ["pb"] * 3 + ["pk"]
+
+    work = tmp_path / "work"
+    argv = ["train", "ctc", "--data", *data, "--work", str(work), "--out", str(tmp_path / "out"), "--steps", "1",
+            "--batch", "2", "--warmup", "1", "--channels", "8", "--hidden", "8", "--layers", "1", "--blocks", "1",
+            "--valid", "2", "--train-splits", "train", "valid", "--threads", "1", "--persons", "1"]
+    with caplog.at_level("WARNING", logger="neural_audio.train.ctc"):
+        assert train(build_parser().parse_args(argv)) == 0
+    # one of the two connected persons: their 2 utterances and 3 single words, never pk's word
+    assert re.search(r"Training on 1 of 2 persons \(5 utterances\): p[ab]$", caplog.text, re.M)
+    assert json.loads((work / "train_summary.json").read_text())["persons"] == 1
+    with pytest.raises(SystemExit, match="between 1 and 2, the persons"):
+        train(build_parser().parse_args([*argv[:-1], "3"]))
+
+    capsys.readouterr()
+    assert evaluate(build_parser().parse_args([
+        "evaluate", "ctc", "--data", str(connected), "--model", str(tmp_path / "out"), "--report",
+        str(tmp_path / "eval"), "--json", "--peers", "--split", "valid"])) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["split"] == "valid" and results["test_utterances"] == 2 and list(results["per_person"]) == ["espeak:pb"]

@@ -32,6 +32,18 @@ def _train_splits_option(p: argparse.ArgumentParser, last: str) -> None:
                    help=f"splits to train on; with valid (a final run) {last} is shipped, not the best")
 
 
+def _persons_option(p: argparse.ArgumentParser, whose: str = "the training persons") -> None:
+    p.add_argument("--persons", type=int, default=None,
+                   help=f"train on this many of {whose}, drawn with --seed (learning curves; default: all)")
+
+
+def _split_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", default="test", choices=["test", "valid", "train"],
+                   help="persons to score: the held-out test ones, the validation ones recipes are chosen on, "
+                        "or the training ones (how well heard voices are fit: use a build made with another "
+                        "--seed, whose utterances were not trained on)")
+
+
 def _kws_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work", default="runs/kws", help="resumable state, logs and the best model so far")
     p.add_argument("--out", default="checkpoints/kws-cnn", help="where the final model is saved")
@@ -51,9 +63,7 @@ def _kws_train_options(p: argparse.ArgumentParser) -> None:
     _train_splits_option(p, "the last epoch")
     p.add_argument("--ema", type=float, default=0.0,
                    help="decay of a weight average that is validated and shipped instead (0: none)")
-    p.add_argument("--persons", type=int, default=None,
-                   help="train on this many of the training persons, drawn with --seed (learning curves; "
-                        "default: all)")
+    _persons_option(p)
 
 
 def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
@@ -61,8 +71,7 @@ def _kws_evaluate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", default="runs/kws-eval", help="folder for the confusion matrix PNG")
     p.add_argument("--peers", nargs="*", default=["pocketsphinx"], help="peer recognisers to run side by side")
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test clips")
-    p.add_argument("--split", default="test", choices=["test", "valid"],
-                   help="held-out persons to score: the test ones, or the validation ones recipes are chosen on")
+    _split_option(p)
 
 
 def _tagger_train_options(p: argparse.ArgumentParser) -> None:
@@ -146,6 +155,7 @@ def _ctc_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--valid", type=int, default=600, help="validation utterances decoded at each check")
     p.add_argument("--eval-every", type=int, default=500)
     _train_splits_option(p, "the last step")
+    _persons_option(p, "the connected-words build's training persons, with their single words")
 
 
 def _gan_train_options(p: argparse.ArgumentParser) -> None:
@@ -176,6 +186,7 @@ def _ctc_evaluate_options(p: argparse.ArgumentParser) -> None:
                         "build; 0: none); the peer gets the same grammar")
     p.add_argument("--peers", nargs="*", default=["pocketsphinx"], help="peer recognisers to run side by side")
     p.add_argument("--limit", type=int, default=None, help="evaluate on at most this many test utterances")
+    _split_option(p)
 
 
 def _gan_evaluate_options(p: argparse.ArgumentParser) -> None:

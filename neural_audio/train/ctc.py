@@ -27,7 +27,7 @@ from ..models.ctc import ALPHABET, CTCTranscriber
 from .common import (REAL_DIGITS_WHAT, CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report,
                      reserved_digits, save_state, set_threads, spliced_digit_strings, spread, wall_times,
                      wanted_peers)
-from .kws import spec_augment, warp_frequency
+from .kws import _speakers, draw_persons, spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,20 @@ def _trim(audio: np.ndarray, pad: int = 1600) -> np.ndarray:
     if not len(loud):
         return audio
     return audio[max(0, loud[0] - pad): loud[-1] + pad]
+
+
+def clip_persons(folders: list[str], split: str | list[str]) -> tuple[list[str], list[str]]:
+    """Who says each training utterance, in the order `utterances` yields them: the persons of the
+    connected utterances, then those of the single words (empty without a Speech Commands build)."""
+    from ..data.datasets import ConnectedWords, SpeechCommands
+
+    found = find_sources(folders)
+    person_of = {row["speaker"]: row["person"] for key in found for row in _speakers(found[key])}
+    if not person_of:
+        raise SystemExit(f"--persons needs the builder's speakers.csv in {found['connected']}")
+    connected = [person_of[row["speaker"]] for row in ConnectedWords(found["connected"], split).rows]
+    words = SpeechCommands(found["words"], split) if "words" in found else []
+    return connected, [person_of[words.speaker(i)] for i in range(len(words))]
 
 
 def encode_text(text: str, alphabet: str = ALPHABET) -> list[int]:
@@ -219,9 +233,20 @@ def train(args: argparse.Namespace) -> int:
     select = "valid" not in splits
     noise = noise_frames(args.data)
     lengths = np.diff(train_cache.offsets)
+    index = np.arange(len(lengths))  # the cache rows trained on
+    if args.persons:
+        # Drawn among the connected utterances' persons; their single words come with them, and the
+        # single words of persons who say no connected utterance (the opt-in Kokoro voices) stay out.
+        connected, words = clip_persons(args.data, splits)
+        assert len(connected) + len(words) == len(lengths), f"{work} holds a cache of other data; remove it"
+        chosen = draw_persons(connected, args.persons, args.seed)
+        index = np.flatnonzero(np.isin(connected + words, chosen))
+        log.warning("Training on %d of %d persons (%d utterances): %s", len(chosen), len(set(connected)),
+                    len(index), " ".join(chosen))
+    kept = lengths[index]
     vocabulary = sorted({w for text in train_cache.sources for w in text.split()})
     log.warning("Cache: %d utterances of %s (%.1f h), %s on %d valid; %d noise frames; %d words; %.0f s",
-                len(lengths), "+".join(splits), lengths.sum() / 360000,
+                len(index), "+".join(splits), kept.sum() / 360000,
                 "picking the best step" if select else "shipping the last step, watching",
                 len(valid_cache.sources), len(noise), len(vocabulary), time.time() - started)
     model = CTCTranscriber(vocabulary, channels=args.channels, hidden=args.hidden, layers=args.layers,
@@ -233,15 +258,15 @@ def train(args: argparse.Namespace) -> int:
     if meta["step"]:
         log.warning("Resuming at step %d (best validation WER %.4f)", meta["step"], meta["best"])
     augment = MelAugment(noise, floor, seed=args.seed * 1000 + meta["step"], p_band=args.band_limit)
-    steps_per_epoch = len(length_batches(lengths, args.batch, args.seed, 0))
+    steps_per_epoch = len(length_batches(kept, args.batch, args.seed, 0))
     csv = CsvLog(work / "log.csv")
     bar = tqdm(range(meta["step"], args.steps), initial=meta["step"], total=args.steps, unit="step")
     tick, running, epoch_batches, epoch = time.time(), None, None, -1
     for step in bar:
         if step // steps_per_epoch != epoch:
             epoch = step // steps_per_epoch
-            epoch_batches = length_batches(lengths, args.batch, args.seed, epoch)
-        idx = epoch_batches[step % steps_per_epoch]
+            epoch_batches = length_batches(kept, args.batch, args.seed, epoch)
+        idx = index[epoch_batches[step % steps_per_epoch]]
         model.train()
         lr = cosine_lr(step, args.steps, args.lr, args.warmup)
         for group in optimizer.param_groups:
@@ -277,7 +302,7 @@ def train(args: argparse.Namespace) -> int:
     best = work / "best" / "config.json"
     final = load_folder(CTCTranscriber, best.parent) if select and best.is_file() else model
     final.save_pretrained(out)
-    summary = {"parameters": n_params, "train_splits": splits, "steps": meta["step"],
+    summary = {"parameters": n_params, "train_splits": splits, "persons": args.persons, "steps": meta["step"],
                "epochs": round(meta["step"] / steps_per_epoch, 2), "shipped": "best" if select else "last",
                "best_valid_wer_greedy": meta["best"] if select else None, "last_valid_wer_greedy": meta.get("last"),
                "train_minutes": round(meta["wall"] / 60, 1), "threads": threads}
@@ -337,7 +362,7 @@ def narrow_band(model: CTCTranscriber, test, pick: list[int], lexicon: Lexicon, 
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """WER, sentence and digit-string accuracy, per person, real-time factor, and peers, on the test split."""
+    """WER, sentence and digit-string accuracy, per person, real-time factor, and peers, on one split (test)."""
     from ..data.datasets import ConnectedWords
     from ..hub import load_model_or_folder
     from .kws import _persons
@@ -345,11 +370,11 @@ def evaluate(args: argparse.Namespace) -> int:
     set_threads(None)
     found = find_sources(args.data)
     model = load_model_or_folder(args.model, CTCTranscriber)
-    test = ConnectedWords(found["connected"], "test")
+    test = ConnectedWords(found["connected"], args.split)
     limit = args.limit if args.limit and args.limit < len(test) else None
     pick = spread(len(test), limit)  # the utterances `cached` reads, in the same order
     out = Path(args.report)
-    cache = cached([str(found["connected"])], "test", out / f"cache-test-{len(pick)}", limit)
+    cache = cached([str(found["connected"])], args.split, out / f"cache-{args.split}-{len(pick)}", limit)
     references = list(cache.sources)
     share = DIGIT_STRINGS if args.digit_strings is None else args.digit_strings
     lexicon = Lexicon(model.vocabulary, digit_strings=share)
@@ -372,7 +397,8 @@ def evaluate(args: argparse.Namespace) -> int:
         rule = f"/{share}/ ( {' | '.join(digits)} )+ | /{1 - share:.4g}/ {rule}"
     peers = "pocketsphinx" in wanted_peers(args.peers)
     results = {
-        "model": args.model, "test_utterances": len(references), "test_words": sum(len(r.split()) for r in references),
+        "model": args.model, "split": args.split, "test_utterances": len(references),
+        "test_words": sum(len(r.split()) for r in references),
         "test_persons": len(by_person), **scores(references, hypotheses),
         "greedy": scores(references, greedy_hyps), "beam": args.beam, "digit_strings_prior": share,
         **({"beam_without_prior": scores(references, plain)} if plain is not None else {}),

@@ -263,19 +263,24 @@ def _persons(root: Path) -> dict[str, str]:
     return {row["speaker"]: f"{row['engine']}:{row['person']}" for row in _speakers(root)}
 
 
+def draw_persons(persons, n: int, seed: int) -> list[str]:
+    """``n`` of the distinct ``persons``, drawn with ``seed`` (the same draw for the same persons)."""
+    persons = sorted(set(persons))
+    if not 0 < n <= len(persons):
+        raise SystemExit(f"--persons must be between 1 and {len(persons)}, the persons in the training splits")
+    return sorted(np.random.default_rng(seed).choice(persons, size=n, replace=False).tolist())
+
+
 def keep_persons(words, n: int, seed: int) -> list[str]:
     """Keep the clips of ``n`` of the persons in ``words`` (a SpeechCommands), drawn with ``seed``."""
     person_of = {row["speaker"]: row["person"] for row in _speakers(words.root)}
     if not person_of:
         raise SystemExit(f"--persons needs the builder's speakers.csv in {words.root}")
     clip_person = [person_of[words.speaker(i)] for i in range(len(words))]
-    persons = sorted(set(clip_person))
-    if not 0 < n <= len(persons):
-        raise SystemExit(f"--persons must be between 1 and {len(persons)}, the persons in the training splits")
-    chosen = sorted(np.random.default_rng(seed).choice(persons, size=n, replace=False).tolist())
+    chosen = draw_persons(clip_person, n, seed)
     keep = [i for i, person in enumerate(clip_person) if person in chosen]
     words.files, words.labels = [words.files[i] for i in keep], [words.labels[i] for i in keep]
-    log.warning("Training on %d of %d persons: %s", n, len(persons), " ".join(chosen))
+    log.warning("Training on %d of %d persons: %s", n, len(set(clip_person)), " ".join(chosen))
     return chosen
 
 
