@@ -1,8 +1,8 @@
 """The CTC transcriber: decoding on hand-made posteriors, the model's shapes, training pieces, and the
 shipped checkpoint on the bundled example utterances."""
 
-import re
 import math
+import re
 from pathlib import Path
 
 import numpy as np

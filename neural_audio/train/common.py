@@ -37,6 +37,36 @@ def spread(n: int, limit: int | None) -> list[int]:
     return np.linspace(0, n - 1, limit).round().astype(int).tolist()
 
 
+def speaker_rows(root: Path) -> list[dict[str, str]]:
+    """The rows of a speech builder's speakers.csv, if there is one."""
+    path = root / "speakers.csv"
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def person_labels(root: Path) -> dict[str, str]:
+    """speaker id -> "engine:person" from the builder's speakers.csv, if there is one."""
+    return {row["speaker"]: f"{row['engine']}:{row['person']}" for row in speaker_rows(root)}
+
+
+def speaker_persons(*roots: Path) -> dict[str, str]:
+    """speaker id -> person from the speakers.csv of these builds, which --persons needs."""
+    person_of = {row["speaker"]: row["person"] for root in roots for row in speaker_rows(root)}
+    if not person_of:
+        raise SystemExit(f"--persons needs the builder's speakers.csv in {' or '.join(map(str, roots))}")
+    return person_of
+
+
+def draw_persons(persons, n: int, seed: int) -> list[str]:
+    """``n`` of the distinct ``persons``, drawn with ``seed`` (the same draw for the same persons)."""
+    persons = sorted(set(persons))
+    if not 0 < n <= len(persons):
+        raise SystemExit(f"--persons must be between 1 and {len(persons)}, the persons in the training splits")
+    return sorted(np.random.default_rng(seed).choice(persons, size=n, replace=False).tolist())
+
+
 def cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
     """Linear warm-up to ``peak``, then cosine decay to zero at ``total``."""
     if step < warmup:

@@ -24,10 +24,10 @@ from ..decoding import DIGIT_STRINGS, DIGITS, Lexicon, beam_search, greedy, word
 from ..features import mel_centres
 from ..hub import load_folder
 from ..models.ctc import ALPHABET, CTCTranscriber
-from .common import (REAL_DIGITS_WHAT, CsvLog, MelCache, cosine_lr, load_state, pocketsphinx_decode, report,
-                     reserved_digits, save_state, set_threads, spliced_digit_strings, spread, wall_times,
-                     wanted_peers)
-from .kws import _speakers, draw_persons, spec_augment, warp_frequency
+from .common import (REAL_DIGITS_WHAT, CsvLog, MelCache, cosine_lr, draw_persons, load_state, person_labels,
+                     pocketsphinx_decode, report, reserved_digits, save_state, set_threads, speaker_persons,
+                     spliced_digit_strings, spread, wall_times, wanted_peers)
+from .kws import spec_augment, warp_frequency
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +80,7 @@ def clip_persons(folders: list[str], split: str | list[str]) -> tuple[list[str],
     from ..data.datasets import ConnectedWords, SpeechCommands
 
     found = find_sources(folders)
-    person_of = {row["speaker"]: row["person"] for key in found for row in _speakers(found[key])}
-    if not person_of:
-        raise SystemExit(f"--persons needs the builder's speakers.csv in {found['connected']}")
+    person_of = speaker_persons(*found.values())
     connected = [person_of[row["speaker"]] for row in ConnectedWords(found["connected"], split).rows]
     words = SpeechCommands(found["words"], split) if "words" in found else []
     return connected, [person_of[words.speaker(i)] for i in range(len(words))]
@@ -365,7 +363,6 @@ def evaluate(args: argparse.Namespace) -> int:
     """WER, sentence and digit-string accuracy, per person, real-time factor, and peers, on one split (test)."""
     from ..data.datasets import ConnectedWords
     from ..hub import load_model_or_folder
-    from .kws import _persons
 
     set_threads(None)
     found = find_sources(args.data)
@@ -383,7 +380,7 @@ def evaluate(args: argparse.Namespace) -> int:
     decode_s = time.perf_counter() - started
     greedy_hyps = transcribe_cache(model, cache)
     plain = transcribe_cache(model, cache, Lexicon(model.vocabulary), beam=args.beam) if share else None
-    persons = _persons(found["connected"])
+    persons = person_labels(found["connected"])
     speakers = [persons.get(test.rows[i]["speaker"], "?") for i in pick]
     by_person = {}
     for p in sorted(set(speakers)):

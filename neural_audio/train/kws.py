@@ -19,8 +19,9 @@ from tqdm import tqdm
 from ..audio import MEL_SPECS, SAMPLE_RATE
 from ..hub import load_folder
 from ..models.kws import CLIP_SAMPLES, SILENCE, UNKNOWN, KeywordCNN
-from .common import (REAL_DIGITS_WHAT, CsvLog, WeightAverage, cosine_lr, latency_ms, load_state, pocketsphinx_decode,
-                     report, reserved_digits, save_state, set_threads, wanted_peers)
+from .common import (REAL_DIGITS_WHAT, CsvLog, WeightAverage, cosine_lr, draw_persons, latency_ms, load_state,
+                     person_labels, pocketsphinx_decode, report, reserved_digits, save_state, set_threads,
+                     speaker_persons, wanted_peers)
 
 log = logging.getLogger(__name__)
 
@@ -247,35 +248,9 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _speakers(root: Path) -> list[dict[str, str]]:
-    """The rows of the builder's speakers.csv, if there is one."""
-    import csv
-
-    path = root / "speakers.csv"
-    if not path.is_file():
-        return []
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
-def _persons(root: Path) -> dict[str, str]:
-    """speaker id -> "engine:person" from the builder's speakers.csv, if there is one."""
-    return {row["speaker"]: f"{row['engine']}:{row['person']}" for row in _speakers(root)}
-
-
-def draw_persons(persons, n: int, seed: int) -> list[str]:
-    """``n`` of the distinct ``persons``, drawn with ``seed`` (the same draw for the same persons)."""
-    persons = sorted(set(persons))
-    if not 0 < n <= len(persons):
-        raise SystemExit(f"--persons must be between 1 and {len(persons)}, the persons in the training splits")
-    return sorted(np.random.default_rng(seed).choice(persons, size=n, replace=False).tolist())
-
-
 def keep_persons(words, n: int, seed: int) -> list[str]:
     """Keep the clips of ``n`` of the persons in ``words`` (a SpeechCommands), drawn with ``seed``."""
-    person_of = {row["speaker"]: row["person"] for row in _speakers(words.root)}
-    if not person_of:
-        raise SystemExit(f"--persons needs the builder's speakers.csv in {words.root}")
+    person_of = speaker_persons(words.root)
     clip_person = [person_of[words.speaker(i)] for i in range(len(words))]
     chosen = draw_persons(clip_person, n, seed)
     keep = [i for i, person in enumerate(clip_person) if person in chosen]
@@ -343,7 +318,7 @@ def evaluate(args: argparse.Namespace) -> int:
         "confusion_png": str(out / "confusion.png"),
         "confusion_matrix": {"labels": [labels[i] for i in present], "counts": confusion[np.ix_(present, present)].tolist()},
     }
-    persons = _persons(Path(args.data))
+    persons = person_labels(Path(args.data))
     if persons:  # our builds record who each speaker is; Google's release does not
         by_person: dict[str, list[bool]] = {}
         for i in range(len(test)):
